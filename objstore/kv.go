@@ -1,0 +1,110 @@
+package objstore
+
+import "errors"
+
+// ErrNotFound is returned when a key, object or ref does not exist.
+var ErrNotFound = errors.New("objstore: not found")
+
+// ErrClosed is returned by a KV or Store used after Close.
+var ErrClosed = errors.New("objstore: closed")
+
+// KV is the ordered key-value engine under the store: RocksDB in
+// objstore/rocksdb, MemKV for tests of the layers above. Conformance is
+// checked by objstore/kvtest, which every implementation runs.
+//
+// Contract:
+//   - Get returns a copy of the value that the caller owns, or an error
+//     wrapping ErrNotFound.
+//   - Scan calls fn for each key with the prefix in ascending byte order. The
+//     key and value slices are valid only during the call; fn may not write to
+//     the KV. An error from fn stops the scan and is returned as is.
+//   - Write applies a Batch atomically: after a crash either all of its
+//     operations are visible or none. With sync it returns only after the
+//     batch is durable (fsync); concurrent synced writes may share one fsync.
+//     Without sync it survives a process crash, not a power cut.
+//   - All methods are safe for concurrent use. Close waits for nothing: the
+//     caller stops using the KV first.
+type KV interface {
+	Get(key []byte) ([]byte, error)
+	Has(key []byte) (bool, error)
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+	Write(b *Batch, sync bool) error
+	Close() error
+}
+
+// Snapshotter is a KV that can pin a consistent read view. Reads through a
+// snapshot see neither later writes nor later deletions (gc), until Release.
+type Snapshotter interface {
+	Snapshot() (KVReader, error)
+}
+
+// KVReader is a read-only view of a KV.
+type KVReader interface {
+	Get(key []byte) ([]byte, error)
+	Has(key []byte) (bool, error)
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+	Release()
+}
+
+// Compactor is a KV that can flush its memory tables and compact its files,
+// so that measurements of bytes written include the engine's own work and gc
+// returns space.
+type Compactor interface {
+	Flush() error
+	Compact() error
+}
+
+// Statser is a KV that reports engine statistics (sizes, bytes written).
+type Statser interface {
+	Stats() map[string]int64
+}
+
+// Batch collects puts and deletes for one atomic KV.Write. It is not safe for
+// concurrent use. Keys and values are copied in, so callers may reuse them.
+type Batch struct {
+	ops  []BatchOp
+	size int
+}
+
+// BatchOp is one operation of a Batch; Delete ops have a nil Value.
+type BatchOp struct {
+	Key, Value []byte
+	Delete     bool
+}
+
+// Put adds a put of key → value.
+func (b *Batch) Put(key, value []byte) {
+	b.ops = append(b.ops, BatchOp{Key: clone(key), Value: clone(value)})
+	b.size += len(key) + len(value)
+}
+
+// Delete adds a delete of key.
+func (b *Batch) Delete(key []byte) {
+	b.ops = append(b.ops, BatchOp{Key: clone(key), Delete: true})
+	b.size += len(key)
+}
+
+// Ops returns the operations in order; the slice is owned by the batch.
+func (b *Batch) Ops() []BatchOp { return b.ops }
+
+// Len is the number of operations.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Size is the number of key and value bytes in the batch.
+func (b *Batch) Size() int { return b.size }
+
+// Reset empties the batch for reuse.
+func (b *Batch) Reset() {
+	clear(b.ops)
+	b.ops = b.ops[:0]
+	b.size = 0
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}

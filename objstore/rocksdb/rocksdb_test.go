@@ -1,0 +1,104 @@
+package rocksdb
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/helios-vcs/helios/objstore"
+	"github.com/helios-vcs/helios/objstore/kvtest"
+)
+
+func TestConformance(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) objstore.KV {
+		kv, err := Open(t.TempDir(), Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
+}
+
+func TestLockedWaitsThenFails(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	called := 0
+	_, err = Open(dir, Options{LockWait: 60 * time.Millisecond, OnWait: func() { called++ }})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: got %v, want ErrLocked", err)
+	}
+	if called != 1 {
+		t.Errorf("OnWait called %d times, want 1", called)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	kv, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b objstore.Batch
+	b.Put([]byte("k"), []byte("v"))
+	if err := kv.Write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	kv.Close()
+	if _, err := kv.Get([]byte("k")); !errors.Is(err, objstore.ErrClosed) {
+		t.Errorf("Get after Close: got %v, want ErrClosed", err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	v, err := ro.Get([]byte("k"))
+	if err != nil || string(v) != "v" {
+		t.Fatalf("after reopen: %q, %v", v, err)
+	}
+	if err := ro.Write(&b, false); err == nil {
+		t.Error("write to read-only store succeeded")
+	}
+}
+
+func TestReadOnlyInstanceSurvivesWriterCompaction(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var b objstore.Batch
+	for i := 0; i < 100; i++ {
+		b.Put([]byte{byte(i)}, []byte("value"))
+	}
+	w.Write(&b, false)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b.Reset()
+	for i := 0; i < 100; i++ {
+		b.Delete([]byte{byte(i)})
+	}
+	w.Write(&b, false)
+	w.Flush()
+	w.Compact()
+	for i := 0; i < 100; i++ {
+		if _, err := r.Get([]byte{byte(i)}); err != nil {
+			t.Fatalf("reader lost key %d after writer compaction: %v", i, err)
+		}
+	}
+	st := w.Stats()
+	if _, ok := st["total-sst-files-size"]; !ok {
+		t.Errorf("stats lack total-sst-files-size: %v", st)
+	}
+}
