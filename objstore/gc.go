@@ -255,8 +255,8 @@ type GCReport struct {
 // read-only instance, keep seeing what they saw (see objstore/rocksdb).
 // With compact, the KV is compacted afterwards to return the space.
 func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	m := newMarker(ctx, s, false)
 	if _, err := m.markRefs(); err != nil {
 		return nil, err

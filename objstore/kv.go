@@ -46,6 +46,12 @@ type KVReader interface {
 	Release()
 }
 
+// MultiHaser is a KV that answers many Has questions in one call (the
+// writer checks every new object of a commit at once).
+type MultiHaser interface {
+	MultiHas(keys [][]byte) ([]bool, error)
+}
+
 // Compactor is a KV that can flush its memory tables and compact its files,
 // so that measurements of bytes written include the engine's own work and gc
 // returns space.
@@ -60,7 +66,9 @@ type Statser interface {
 }
 
 // Batch collects puts and deletes for one atomic KV.Write. It is not safe for
-// concurrent use. Keys and values are copied in, so callers may reuse them.
+// concurrent use. It keeps the key and value slices it is given, without a
+// copy (the commit path hands it fresh buffers): the caller must not modify
+// them until the batch has been written or reset.
 type Batch struct {
 	ops  []BatchOp
 	size int
@@ -74,13 +82,16 @@ type BatchOp struct {
 
 // Put adds a put of key → value.
 func (b *Batch) Put(key, value []byte) {
-	b.ops = append(b.ops, BatchOp{Key: clone(key), Value: clone(value)})
+	if value == nil {
+		value = []byte{}
+	}
+	b.ops = append(b.ops, BatchOp{Key: key, Value: value})
 	b.size += len(key) + len(value)
 }
 
 // Delete adds a delete of key.
 func (b *Batch) Delete(key []byte) {
-	b.ops = append(b.ops, BatchOp{Key: clone(key), Delete: true})
+	b.ops = append(b.ops, BatchOp{Key: key, Delete: true})
 	b.size += len(key)
 }
 

@@ -11,6 +11,7 @@ import (
 var (
 	_ KV          = (*MemKV)(nil)
 	_ Snapshotter = (*MemKV)(nil)
+	_ MultiHaser  = (*MemKV)(nil)
 )
 
 // MemKV is an in-memory KV for unit tests of the layers above the engine. It
@@ -58,6 +59,19 @@ func (m *MemKV) Has(key []byte) (bool, error) {
 	}
 	_, ok := m.vals[string(key)]
 	return ok, nil
+}
+
+func (m *MemKV) MultiHas(keys [][]byte) ([]bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		_, out[i] = m.vals[string(k)]
+	}
+	return out, nil
 }
 
 func (m *MemKV) Scan(prefix []byte, fn func(key, value []byte) error) error {

@@ -175,10 +175,11 @@ func (s *Store) SetSymbolicRef(name, target string) error {
 	if err := ValidRefName(target); err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	var b Batch
 	b.Put(refKey(name), encodeSymbolic(target))
+	s.refCache.Delete(name)
 	return s.kv.Write(&b, s.opts.Durable)
 }
 

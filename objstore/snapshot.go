@@ -157,15 +157,15 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 	}
 	for _, op := range statBatch.Ops() {
 		if op.Delete {
-			d.w.b.Delete(op.Key)
+			d.w.extra.Delete(op.Key)
 		} else {
-			d.w.b.Put(op.Key, op.Value)
+			d.w.extra.Put(op.Key, op.Value)
 		}
 	}
 	// The worktree record names the new state, known only after hashing it;
 	// it is written by the hook below in the same batch.
 	id, err := d.commitWith(CommitOptions{Ref: o.Ref, Message: o.Message, Author: o.Author}, func(id ID) {
-		d.w.b.Put(worktreeStateKey(k), worktreeStateValue(id, start))
+		d.w.extra.Put(worktreeStateKey(k), worktreeStateValue(id, start))
 	})
 	if err != nil {
 		return res, err

@@ -65,8 +65,13 @@ type Store struct {
 	opts     Options
 	settings Settings
 
-	// writeMu serializes ref compare-and-swap and gc's sweep.
-	writeMu sync.Mutex
+	// gcMu is held shared by every write and exclusively by gc and by
+	// changes to symbolic refs; refLocks serialize compare-and-swap per ref
+	// (striped by name); refCache holds direct refs' values as this process
+	// last read or wrote them (guarded by the refs' stripe locks).
+	gcMu     sync.RWMutex
+	refLocks [refStripes]sync.Mutex
+	refCache sync.Map
 	// gcEpoch counts completed sweeps; a Draft made before a sweep re-checks
 	// that the unchanged objects it links to still exist (see Draft.Commit).
 	gcEpoch atomic.Uint64

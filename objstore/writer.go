@@ -3,6 +3,7 @@ package objstore
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 )
 
@@ -11,34 +12,48 @@ type objRef struct {
 	id   ID
 }
 
-// Writer stores objects and then moves refs to them. Objects go into a KV
-// batch that is written when it grows past a size (objects before anything
-// that refers to them, so a partly written push leaves only unreferenced
-// objects behind); Commit writes the rest and the ref updates in one atomic
-// batch. A Writer is for one goroutine.
+// pendingObj is an object put through a Writer whose presence in the store
+// is not yet known; Flush checks all of them in one KV call.
+type pendingObj struct {
+	key, value []byte
+	kind       Kind
+	id         ID
+	tree       *Tree // decoded, for the L1 cache once written
+}
+
+// Writer stores objects and then moves refs to them. Objects collect in
+// memory and are written when they grow past FlushBytes (objects before
+// anything that refers to them, so a partly written push leaves only
+// unreferenced objects behind); Commit writes the rest and the ref updates
+// in one atomic batch. Objects already stored are not written again: the
+// writer asks the KV about all new objects at once when it writes. A Writer
+// is for one goroutine.
 type Writer struct {
-	s *Store
+	s       *Store
+	pending []pendingObj
+	inBatch map[ID]Kind // objects pending in this writer
+	size    int
 	// touched holds every object this writer put or found already stored,
 	// from its first put until Commit or Abort; gc keeps them and all they
 	// reach (see Store.GC). mu guards touched against gc reading it.
 	mu         sync.Mutex
 	touched    []objRef
 	registered bool
-	b          Batch
-	pending    map[ID]Kind // objects in b, not yet written
-	objects    int
-	// FlushBytes is the batch size at which objects are written early.
+	// FlushBytes is the size at which pending objects are written early.
 	FlushBytes int
+	// extra holds non-object operations (stat cache entries) that go into
+	// the commit's batch.
+	extra Batch
 }
 
 // NewWriter starts a write.
 func (s *Store) NewWriter() *Writer {
-	return &Writer{s: s, pending: map[ID]Kind{}, FlushBytes: 16 << 20}
+	return &Writer{s: s, inBatch: map[ID]Kind{}, FlushBytes: 16 << 20}
 }
 
 // has reports whether an object is stored or pending in this writer.
 func (w *Writer) has(k Kind, id ID) (bool, error) {
-	if pk, ok := w.pending[id]; ok && pk == k {
+	if pk, ok := w.inBatch[id]; ok && pk == k {
 		return true, nil
 	}
 	return w.s.Has(k, id)
@@ -67,26 +82,39 @@ func (w *Writer) done() {
 	}
 }
 
+func (w *Writer) reset() {
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	clear(w.inBatch)
+	w.size = 0
+	w.extra.Reset()
+}
+
 // Abort drops what was not yet written and releases the objects already
 // flushed to gc.
 func (w *Writer) Abort() {
-	w.b.Reset()
-	clear(w.pending)
-	w.objects = 0
+	w.reset()
 	w.done()
 }
 
-// put adds an object unless it is already stored.
+// put queues an object; whether it is already stored is decided at write
+// time, for all queued objects at once.
 func (w *Writer) put(k Kind, id ID, value []byte) error {
+	return w.putTree(k, id, value, nil)
+}
+
+func (w *Writer) putTree(k Kind, id ID, value []byte, t *Tree) error {
 	w.touch(k, id)
-	ok, err := w.has(k, id)
-	if err != nil || ok {
-		return err
+	if _, ok := w.inBatch[id]; ok {
+		return nil
 	}
-	w.b.Put(objectKey(k, id), value)
-	w.pending[id] = k
-	w.objects++
-	if w.b.Size() >= w.FlushBytes {
+	if _, ok := w.s.cache.Get(k, id); ok {
+		return nil // cached objects are stored
+	}
+	w.pending = append(w.pending, pendingObj{key: objectKey(k, id), value: value, kind: k, id: id, tree: t})
+	w.inBatch[id] = k
+	w.size += 33 + len(value)
+	if w.size >= w.FlushBytes {
 		return w.Flush()
 	}
 	return nil
@@ -95,19 +123,19 @@ func (w *Writer) put(k Kind, id ID, value []byte) error {
 // PutBlob stores content as a blob (chunked if large) and returns its ID.
 func (w *Writer) PutBlob(content []byte) (ID, error) {
 	id := w.s.hash.Sum(KindBlob, content)
-	ok, err := w.has(KindBlob, id)
-	if err != nil || ok {
-		w.touch(KindBlob, id)
-		return id, err
-	}
 	ch := w.s.settings.Chunking
 	if len(content) < ch.Threshold {
 		v := make([]byte, 1+len(content))
 		copy(v[1:], content)
 		return id, w.put(KindBlob, id, v)
 	}
+	// A large blob that is already stored is not chunked again.
+	if ok, err := w.has(KindBlob, id); err != nil || ok {
+		w.touch(KindBlob, id)
+		return id, err
+	}
 	var chunks []ChunkRef
-	err = ch.split(content, func(c []byte) error {
+	err := ch.split(content, func(c []byte) error {
 		cid := w.s.hash.Sum(KindChunk, c)
 		chunks = append(chunks, ChunkRef{ID: cid, Size: len(c)})
 		return w.put(KindChunk, cid, c)
@@ -126,10 +154,9 @@ func (w *Writer) PutTree(t *Tree) (ID, error) {
 		return ZeroID, err
 	}
 	id := w.s.hash.Sum(KindTree, b)
-	if err := w.put(KindTree, id, b); err != nil {
+	if err := w.putTree(KindTree, id, b, t); err != nil {
 		return id, err
 	}
-	w.s.cache.Add(KindTree, id, t, treeCost(t, len(b)))
 	return id, nil
 }
 
@@ -140,60 +167,123 @@ func (w *Writer) PutState(st *State) (ID, error) {
 	return id, w.put(KindState, id, b)
 }
 
+// batch turns the pending objects the store lacks into a KV batch.
+func (w *Writer) batch(b *Batch) (objects int, err error) {
+	if len(w.pending) == 0 {
+		return 0, nil
+	}
+	keys := make([][]byte, len(w.pending))
+	for i := range w.pending {
+		keys[i] = w.pending[i].key
+	}
+	var present []bool
+	if mh, ok := w.s.kv.(MultiHaser); ok {
+		if present, err = mh.MultiHas(keys); err != nil {
+			return 0, err
+		}
+	} else {
+		present = make([]bool, len(keys))
+		for i, k := range keys {
+			if present[i], err = w.s.kv.Has(k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for i := range w.pending {
+		if !present[i] {
+			b.Put(w.pending[i].key, w.pending[i].value)
+			objects++
+		}
+	}
+	return objects, nil
+}
+
+// afterWrite puts freshly written trees into the L1 cache and updates the
+// counters.
+func (w *Writer) afterWrite(objects, bytes int) {
+	w.s.stats.objectsWritten.Add(int64(objects))
+	w.s.stats.bytesWritten.Add(int64(bytes))
+	for i := range w.pending {
+		if p := &w.pending[i]; p.tree != nil {
+			w.s.cache.Add(KindTree, p.id, p.tree, treeCost(p.tree, len(p.value)))
+		}
+	}
+}
+
 // Flush writes the objects put so far. They are unreferenced until a ref
 // reaches them.
 func (w *Writer) Flush() error {
-	if w.b.Len() == 0 {
+	if len(w.pending) == 0 {
 		return nil
 	}
-	// Under the write lock, so that gc sees either none or all of it.
-	w.s.writeMu.Lock()
-	defer w.s.writeMu.Unlock()
-	if err := w.s.kv.Write(&w.b, w.s.opts.Durable); err != nil {
-		return fmt.Errorf("objstore: write objects: %w", err)
+	// Shared with other writers, exclusive of gc: gc sees all or none of it.
+	w.s.gcMu.RLock()
+	defer w.s.gcMu.RUnlock()
+	var b Batch
+	n, err := w.batch(&b)
+	if err != nil {
+		return err
 	}
-	w.s.stats.objectsWritten.Add(int64(w.objects))
-	w.s.stats.bytesWritten.Add(int64(w.b.Size()))
-	w.b.Reset()
-	clear(w.pending)
-	w.objects = 0
+	if b.Len() > 0 {
+		if err := w.s.kv.Write(&b, w.s.opts.Durable); err != nil {
+			return fmt.Errorf("objstore: write objects: %w", err)
+		}
+	}
+	w.afterWrite(n, b.Size())
+	w.reset()
 	return nil
 }
 
 // Commit writes the remaining objects and applies the ref updates in one
-// atomic batch. Every ref's old value is checked under the store's write
-// lock; a mismatch fails the whole batch with a *RefConflictError and moves
-// no ref (objects already flushed stay, unreferenced, for gc).
+// atomic batch. Every ref's old value is checked under that ref's lock; a
+// mismatch fails the whole batch with a *RefConflictError and moves no ref
+// (objects already flushed stay, unreferenced, for gc). Commits that touch
+// different refs run concurrently, so durable commits share fsyncs.
 func (w *Writer) Commit(updates ...RefUpdate) error {
 	return w.commit(updates, nil)
 }
 
-// commit is Commit with a hook that runs under the write lock, after the
-// refs are checked and before the batch is written (Draft uses it).
+// commit is Commit with a hook that runs under the locks, after the refs
+// are checked and before the batch is written (Draft uses it).
 func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 	s := w.s
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	s.gcMu.RLock()
+	defer s.gcMu.RUnlock()
+	// Resolve symbolic names first, then lock the refs' stripes in order.
+	names := make([]string, len(updates))
+	for i, u := range updates {
+		name, err := s.resolveName(u.Name)
+		if err != nil {
+			return err
+		}
+		names[i] = name
+	}
+	unlock := s.lockRefs(names)
+	defer unlock()
 	if locked != nil {
 		if err := locked(); err != nil {
 			return err
 		}
 	}
-	seen := map[string]bool{}
-	for _, u := range updates {
-		name, cur, err := s.resolveForUpdate(u.Name)
-		if err != nil {
-			return err
-		}
+	var b Batch
+	seen := make(map[string]bool, len(updates))
+	newVals := make([]ID, 0, len(updates))
+	for i, u := range updates {
+		name := names[i]
 		if seen[name] {
 			return fmt.Errorf("objstore: ref %q updated twice in one batch", name)
 		}
 		seen[name] = true
+		cur, err := s.refValue(name)
+		if err != nil {
+			return err
+		}
 		if !u.IgnoreOld && cur != u.Old {
 			return &RefConflictError{Name: name, Want: u.Old, Got: cur}
 		}
+		newVals = append(newVals, u.New)
 		if u.New.IsZero() {
-			w.b.Delete(refKey(name))
+			b.Delete(refKey(name))
 			continue
 		}
 		if ok, err := w.has(KindState, u.New); err != nil {
@@ -201,43 +291,107 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 		} else if !ok {
 			return fmt.Errorf("%w: ref %q would point at missing state %v", ErrNotFound, name, u.New)
 		}
-		w.b.Put(refKey(name), encodeDirect(u.New))
+		b.Put(refKey(name), encodeDirect(u.New))
 	}
-	if w.b.Len() == 0 {
-		w.done()
-		return nil
+	var objs Batch
+	n, err := w.batch(&objs)
+	if err != nil {
+		return err
 	}
-	if err := s.kv.Write(&w.b, s.opts.Durable); err != nil {
-		return fmt.Errorf("objstore: commit: %w", err)
+	// Objects first in the batch: the order inside one atomic batch does not
+	// matter for crashes, but it keeps the log readable.
+	objs.ops = append(objs.ops, w.extra.ops...)
+	objs.ops = append(objs.ops, b.ops...)
+	objs.size += b.size + w.extra.size
+	if objs.Len() > 0 {
+		if err := s.kv.Write(&objs, s.opts.Durable); err != nil {
+			// The refs' true values are unknown to the cache now.
+			for _, name := range names {
+				s.refCache.Delete(name)
+			}
+			return fmt.Errorf("objstore: commit: %w", err)
+		}
 	}
-	w.done()
+	for i, name := range names {
+		s.refCache.Store(name, newVals[i])
+	}
 	s.stats.commits.Add(1)
-	s.stats.objectsWritten.Add(int64(w.objects))
-	s.stats.bytesWritten.Add(int64(w.b.Size()))
-	w.b.Reset()
-	clear(w.pending)
-	w.objects = 0
+	w.afterWrite(n, objs.Size())
+	w.reset()
+	w.done()
 	return nil
 }
 
-// resolveForUpdate follows a symbolic ref to the direct ref an update moves
-// and returns that ref's current value (zero if absent).
-func (s *Store) resolveForUpdate(name string) (string, ID, error) {
+// refStripes is the number of ref lock stripes.
+const refStripes = 64
+
+func stripeOf(name string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return int(h % refStripes)
+}
+
+// lockRefs locks the stripes of names in ascending order (no deadlock
+// between batches that share refs) and returns the unlock.
+func (s *Store) lockRefs(names []string) func() {
+	idx := make([]int, 0, len(names))
+	for _, n := range names {
+		idx = append(idx, stripeOf(n))
+	}
+	sort.Ints(idx)
+	var held []int
+	for i, x := range idx {
+		if i > 0 && idx[i-1] == x {
+			continue
+		}
+		s.refLocks[x].Lock()
+		held = append(held, x)
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			s.refLocks[held[i]].Unlock()
+		}
+	}
+}
+
+// refValue returns a direct ref's current value (zero if absent). The
+// caller holds its stripe lock. This process is the store's only writer
+// (the KV's lock sees to that), so values it read or wrote stay true.
+func (s *Store) refValue(name string) (ID, error) {
+	if v, ok := s.refCache.Load(name); ok {
+		return v.(ID), nil
+	}
+	r, err := s.Ref(name)
+	if errors.Is(err, ErrNotFound) {
+		s.refCache.Store(name, ZeroID)
+		return ZeroID, nil
+	}
+	if err != nil {
+		return ZeroID, err
+	}
+	if r.IsSymbolic() {
+		return ZeroID, fmt.Errorf("objstore: ref %q became symbolic", name)
+	}
+	s.refCache.Store(name, r.ID)
+	return r.ID, nil
+}
+
+// resolveName follows symbolic refs to the direct ref an update moves.
+func (s *Store) resolveName(name string) (string, error) {
 	if err := ValidRefName(name); err != nil {
-		return "", ZeroID, err
+		return "", err
 	}
 	for i := 0; i < 5; i++ {
 		r, err := s.Ref(name)
-		if errors.Is(err, ErrNotFound) {
-			return name, ZeroID, nil
+		if errors.Is(err, ErrNotFound) || err == nil && !r.IsSymbolic() {
+			return name, nil
 		}
 		if err != nil {
-			return "", ZeroID, err
-		}
-		if !r.IsSymbolic() {
-			return name, r.ID, nil
+			return "", err
 		}
 		name = r.Target
 	}
-	return "", ZeroID, fmt.Errorf("objstore: ref %q: symbolic refs nested too deep", name)
+	return "", fmt.Errorf("objstore: ref %q: symbolic refs nested too deep", name)
 }

@@ -108,16 +108,23 @@ func testGetReturnsCopy(t *testing.T, kv objstore.KV) {
 	if got := get(t, kv, "k"); got != "value" {
 		t.Errorf("mutating a Get result changed the store: %q", got)
 	}
-	// The batch copies its inputs.
+	// Values written are the store's own: reusing a batch's buffers after
+	// Write does not change what is stored.
 	key, val := []byte("k2"), []byte("v2")
 	var b objstore.Batch
 	b.Put(key, val)
-	key[0], val[0] = 'z', 'z'
 	if err := kv.Write(&b, false); err != nil {
 		t.Fatal(err)
 	}
+	key[0], val[0] = 'z', 'z'
 	if got := get(t, kv, "k2"); got != "v2" {
-		t.Errorf("batch did not copy: %q", got)
+		t.Errorf("store shares the caller's buffer: %q", got)
+	}
+	if mh, ok := kv.(objstore.MultiHaser); ok {
+		got, err := mh.MultiHas([][]byte{[]byte("k"), []byte("nope"), []byte("k2")})
+		if err != nil || len(got) != 3 || !got[0] || got[1] || !got[2] {
+			t.Errorf("MultiHas = %v, %v, want [true false true]", got, err)
+		}
 	}
 }
 

@@ -1,0 +1,200 @@
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// ErrNotFound reports an object the repository does not have.
+var ErrNotFound = errors.New("gitrepo: object not found")
+
+// CatFile reads objects through one long-lived
+// `git cat-file --batch-command --buffer` process. It is safe for
+// concurrent use (requests are serialized). After a failed Stream the
+// process is stopped and every later call fails; open a new one.
+type CatFile struct {
+	format gitobj.Format
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	in     *bufio.Writer
+	out    *bufio.Reader
+	stderr bytes.Buffer
+	broken error
+}
+
+// CatFile starts the object reader. Close it when done.
+func (r *Repo) CatFile(ctx context.Context) (*CatFile, error) {
+	c := &CatFile{format: r.format}
+	c.cmd = r.command(ctx, "cat-file", "--batch-command", "--buffer")
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	c.in = bufio.NewWriterSize(c.stdin, 64<<10)
+	c.out = bufio.NewReaderSize(stdout, 256<<10)
+	return c, nil
+}
+
+// Close stops the process.
+func (c *CatFile) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return nil
+	}
+	c.broken = errors.New("gitrepo: cat-file closed")
+	_ = c.stdin.Close()
+	if err := c.cmd.Wait(); err != nil {
+		return fmt.Errorf("gitrepo: cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
+	}
+	return nil
+}
+
+func (c *CatFile) fail(err error) error {
+	c.broken = err
+	_ = c.stdin.Close()
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	return err
+}
+
+// Info returns an object's type and size; ErrNotFound when missing.
+func (c *CatFile) Info(id gitobj.OID) (gitobj.Type, int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return 0, 0, c.broken
+	}
+	fmt.Fprintf(c.in, "info %s\nflush\n", id)
+	if err := c.in.Flush(); err != nil {
+		return 0, 0, c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+	}
+	t, size, err := c.readHeader(id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return 0, 0, c.fail(err)
+	}
+	return t, size, err
+}
+
+// Has reports whether the repository has the object.
+func (c *CatFile) Has(id gitobj.OID) (bool, error) {
+	_, _, err := c.Info(id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Read returns one object; ErrNotFound when missing.
+func (c *CatFile) Read(id gitobj.OID) (gitobj.Object, error) {
+	var obj gitobj.Object
+	err := c.Stream(context.Background(), []gitobj.OID{id}, func(o gitobj.Object) error {
+		obj = o
+		return nil
+	})
+	return obj, err
+}
+
+// Stream calls fn with each object of ids, in order, pipelining the
+// requests. Data passed to fn is fn's to keep. The first missing object
+// (ErrNotFound) or error from fn stops the calls to fn and is returned.
+func (c *CatFile) Stream(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return c.broken
+	}
+	werr := make(chan error, 1)
+	go func() {
+		for i, id := range ids {
+			c.in.WriteString("contents ")
+			c.in.WriteString(id.String())
+			c.in.WriteByte('\n')
+			if i%1024 == 1023 {
+				c.in.WriteString("flush\n")
+			}
+		}
+		c.in.WriteString("flush\n")
+		werr <- c.in.Flush()
+	}()
+	// After a missing object or an error from fn the remaining replies are
+	// still read (and dropped) so that the process stays usable.
+	var first error
+	for _, id := range ids {
+		if first == nil {
+			first = ctx.Err()
+		}
+		t, size, err := c.readHeader(id)
+		if errors.Is(err, ErrNotFound) {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if err != nil {
+			return c.fail(err)
+		}
+		if first != nil {
+			if _, err := c.out.Discard(int(size) + 1); err != nil {
+				return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+			}
+			continue
+		}
+		data := make([]byte, size+1)
+		if _, err := io.ReadFull(c.out, data); err != nil {
+			return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+		}
+		if data[size] != '\n' {
+			return c.fail(errors.New("gitrepo: cat-file: missing object terminator"))
+		}
+		first = fn(gitobj.Object{Type: t, OID: id, Data: data[:size:size]})
+	}
+	if err := <-werr; err != nil {
+		return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+	}
+	return first
+}
+
+// readHeader reads "<oid> <type> <size>" or "<oid> missing".
+func (c *CatFile) readHeader(id gitobj.OID) (gitobj.Type, int64, error) {
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
+	}
+	f := strings.Fields(line)
+	if len(f) == 2 && f[1] == "missing" {
+		return 0, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if len(f) != 3 || f[0] != id.String() {
+		return 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q for %s", line, id)
+	}
+	t, err := gitobj.ParseType(f[1])
+	if err != nil {
+		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || size < 0 {
+		return 0, 0, fmt.Errorf("gitrepo: cat-file: bad size in %q", line)
+	}
+	return t, size, nil
+}

@@ -1,0 +1,357 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/helper/gitrepo"
+)
+
+// pushLine is one parsed "push [+]<src>:<dst>" line.
+type pushLine struct {
+	src, dst string
+	force    bool
+}
+
+func parsePushLine(line string) (pushLine, error) {
+	spec := strings.TrimPrefix(line, "push ")
+	var p pushLine
+	if strings.HasPrefix(spec, "+") {
+		p.force = true
+		spec = spec[1:]
+	}
+	// <dst> is a ref name and cannot hold ':'; <src> is whatever the user
+	// typed and may (HEAD:path), so split at the last colon like git.
+	i := strings.LastIndexByte(spec, ':')
+	if i < 0 {
+		return p, fmt.Errorf("helper: malformed push %q: want [+]<src>:<dst>", line)
+	}
+	p.src, p.dst = spec[:i], spec[i+1:]
+	if strings.HasPrefix(p.src, "+") || strings.HasPrefix(p.src, "-") {
+		return p, fmt.Errorf("helper: malformed push %q", line)
+	}
+	if p.dst == "HEAD" {
+		return p, fmt.Errorf("helper: malformed push %q: cannot push to HEAD", line)
+	}
+	if err := CheckRefName(p.dst); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// push implements:
+//
+//	push +<src>:<dst>
+//		Pushes the given local <src> commit or branch to the remote branch
+//		described by <dst>. A batch sequence of one or more push commands
+//		is terminated with a blank line (if there is only one reference to
+//		push, a single push command is followed by a blank line).
+//		Zero or more protocol options may be entered after the last push
+//		command, before the batch's terminating blank line.
+//		When the push is complete, outputs one or more ok <dst> or
+//		error <dst> <why>? lines to indicate success or failure of each
+//		pushed ref. The status report output is terminated by a blank
+//		line. The option field <why> may be quoted in a C style string if
+//		it contains an LF.
+//
+// A leading + forces the update; an empty <src> deletes <dst>. The
+// remote's current value must still be the one `list for-push` (or
+// `option cas`) gave, else "fetch first" ("stale info" for a lease).
+func (s *session) push(ctx context.Context, first string) error {
+	lines, err := s.batch(first, "push")
+	if err != nil {
+		return err
+	}
+	specs := make([]pushLine, len(lines))
+	dsts := make(map[string]bool)
+	for i, line := range lines {
+		if specs[i], err = parsePushLine(line); err != nil {
+			return err
+		}
+		if dsts[specs[i].dst] {
+			return fmt.Errorf("helper: %q pushed twice in one batch", specs[i].dst)
+		}
+		dsts[specs[i].dst] = true
+	}
+	status := make([]error, len(specs))
+	updates := make([]RefUpdate, len(specs))
+	forced := make([]bool, len(specs))
+	for i, p := range specs {
+		u := RefUpdate{Name: p.dst, Old: s.forPush[p.dst], Force: p.force}
+		if exp, ok := s.cas[p.dst]; ok {
+			u.Old, u.Lease = exp, true
+		}
+		if p.src != "" {
+			local, err := s.localRepo(ctx)
+			if err != nil {
+				return err
+			}
+			if u.New, err = local.ResolveRev(ctx, p.src); err != nil {
+				status[i] = fmt.Errorf("src refspec %s does not match any object", p.src)
+				continue
+			}
+		}
+		updates[i] = u
+		forced[i], status[i] = s.checkUpdate(ctx, u)
+	}
+	if s.atomic && anyErr(status) {
+		for i := range status {
+			if status[i] == nil {
+				status[i] = AtomicFailed
+			}
+		}
+	}
+	var todo []RefUpdate
+	var idx []int
+	for i := range specs {
+		if status[i] == nil {
+			todo = append(todo, updates[i])
+			idx = append(idx, i)
+		}
+	}
+	if len(todo) > 0 {
+		results, err := s.sendUpdates(ctx, todo)
+		for k, i := range idx {
+			switch {
+			case err != nil:
+				status[i] = err
+			case k < len(results):
+				status[i] = results[k]
+			default:
+				status[i] = errors.New("helper: remote reported no status")
+			}
+		}
+	}
+	for i, p := range specs {
+		if status[i] == nil {
+			if forced[i] {
+				fmt.Fprintf(s.out, "ok %s forced update\n", p.dst)
+			} else {
+				fmt.Fprintf(s.out, "ok %s\n", p.dst)
+			}
+			continue
+		}
+		fmt.Fprintf(s.out, "error %s %s\n", p.dst, quoteC(reason(status[i])))
+	}
+	s.out.WriteString("\n")
+	// Leases and options are per batch.
+	s.cas = make(map[string]gitobj.OID)
+	return nil
+}
+
+func anyErr(errs []error) bool {
+	for _, e := range errs {
+		if e != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// reason is the <why> of an error line: git's own words for a Rejection,
+// the fsck message for a rejected object, the error text otherwise.
+func reason(err error) string {
+	var rej Rejection
+	if errors.As(err, &rej) {
+		return string(rej)
+	}
+	var fe *gitobj.FsckError
+	if errors.As(err, &fe) {
+		return "object " + fe.OID.String() + " rejected: " + fe.Reason()
+	}
+	return strings.TrimPrefix(err.Error(), "helper: ")
+}
+
+// checkUpdate applies git's client-side rules (remote.c
+// set_ref_status_for_push) against the local repository, since the
+// store's ref values may have moved since git checked: tags are never
+// moved without force, the old value must be known locally and be an
+// ancestor of the new one. It reports whether the update is a forced
+// non-fast-forward.
+func (s *session) checkUpdate(ctx context.Context, u RefUpdate) (forced bool, err error) {
+	if u.New.IsZero() || u.Old.IsZero() || u.Old == u.New {
+		return false, nil
+	}
+	// A lease that still holds forces the update (git push
+	// --force-with-lease); the remote's compare-and-swap enforces it.
+	u.Force = u.Force || u.Lease
+	if !u.Force && strings.HasPrefix(u.Name, "refs/tags/") {
+		return false, AlreadyExists
+	}
+	cat, err := s.catFile(ctx)
+	if err != nil {
+		return false, err
+	}
+	oldType, _, err := cat.Info(u.Old)
+	if errors.Is(err, gitrepo.ErrNotFound) {
+		if u.Force {
+			return true, nil
+		}
+		return false, FetchFirst
+	}
+	if err != nil {
+		return false, err
+	}
+	newType, _, err := cat.Info(u.New)
+	if err != nil {
+		return false, err
+	}
+	ff := false
+	if oldType == gitobj.Commit && newType == gitobj.Commit {
+		if ff, err = s.local.IsAncestor(ctx, u.Old, u.New); err != nil {
+			return false, err
+		}
+	}
+	switch {
+	case ff:
+		return false, nil
+	case u.Force:
+		return true, nil
+	case oldType != gitobj.Commit || newType != gitobj.Commit:
+		return false, NeedsForce
+	}
+	return false, NonFastForward
+}
+
+// sendUpdates hands the accepted updates to the remote.
+func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, error) {
+	opts := PushOptions{Atomic: s.atomic, DryRun: s.dryRun}
+	objs := &localObjects{s: s}
+	if !s.dryRun {
+		var tips []gitobj.OID
+		for _, u := range todo {
+			if !u.New.IsZero() {
+				tips = append(tips, u.New)
+			}
+		}
+		if len(tips) > 0 {
+			local, err := s.localRepo(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var haves []gitobj.OID
+			for _, v := range s.forPush {
+				haves = append(haves, v)
+			}
+			for _, v := range s.cas {
+				haves = append(haves, v)
+			}
+			err = local.ListObjects(ctx, tips, haves, func(id gitobj.OID) error {
+				objs.ids = append(objs.ids, id)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("helper: push: %w", err)
+			}
+		}
+	}
+	results, err := s.cfg.Remote.Push(ctx, todo, opts, objs)
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != len(todo) {
+		return nil, fmt.Errorf("helper: remote returned %d statuses for %d updates", len(results), len(todo))
+	}
+	objs.done()
+	return results, nil
+}
+
+// localObjects is PushObjects over the local repository. Read verifies
+// every object (id and git fsck --strict rules) before the remote sees it.
+type localObjects struct {
+	s   *session
+	ids []gitobj.OID
+	n   int
+
+	gitmodules map[gitobj.OID]bool // named .gitmodules by a tree; true once checked
+	attributes map[gitobj.OID]bool
+	blobsRead  map[gitobj.OID]bool // blobs passed before any tree named them
+}
+
+func (o *localObjects) IDs() []gitobj.OID { return o.ids }
+
+func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	if o.gitmodules == nil {
+		o.gitmodules = make(map[gitobj.OID]bool)
+		o.attributes = make(map[gitobj.OID]bool)
+		o.blobsRead = make(map[gitobj.OID]bool)
+	}
+	cat, err := o.s.catFile(ctx)
+	if err != nil {
+		return err
+	}
+	var recheck []gitobj.OID
+	err = cat.Stream(ctx, ids, func(obj gitobj.Object) error {
+		if err := gitobj.Verify(gitobj.SHA1, obj); err != nil {
+			return fmt.Errorf("helper: local object: %w", err)
+		}
+		found, err := gitobj.Check(gitobj.SHA1, obj)
+		if err != nil {
+			return err
+		}
+		for _, id := range found.Gitmodules {
+			if _, ok := o.gitmodules[id]; !ok {
+				o.gitmodules[id] = false
+				if o.blobsRead[id] {
+					recheck = append(recheck, id)
+				}
+			}
+		}
+		for _, id := range found.Gitattributes {
+			if _, ok := o.attributes[id]; !ok {
+				o.attributes[id] = false
+				if o.blobsRead[id] {
+					recheck = append(recheck, id)
+				}
+			}
+		}
+		if obj.Type == gitobj.Blob {
+			if err := o.checkBlob(obj); err != nil {
+				return err
+			}
+		}
+		o.n++
+		if o.s.progress && o.s.verbosity >= 1 && o.n%1000 == 0 {
+			fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d", o.n)
+		}
+		return fn(obj)
+	})
+	if err != nil {
+		return err
+	}
+	// A blob sent before the tree that names it .gitmodules is checked now.
+	return cat.Stream(ctx, recheck, o.checkBlob)
+}
+
+func (o *localObjects) checkBlob(obj gitobj.Object) error {
+	if done, ok := o.gitmodules[obj.OID]; ok && !done {
+		if obj.Type != gitobj.Blob {
+			return &gitobj.FsckError{OID: obj.OID, ID: "gitmodulesBlob", Detail: "non-blob found at .gitmodules"}
+		}
+		if err := gitobj.CheckGitmodules(obj.OID, obj.Data); err != nil {
+			return err
+		}
+		o.gitmodules[obj.OID] = true
+	}
+	if done, ok := o.attributes[obj.OID]; ok && !done {
+		if err := gitobj.CheckGitattributes(obj.OID, obj.Data); err != nil {
+			return err
+		}
+		o.attributes[obj.OID] = true
+	}
+	if _, named := o.gitmodules[obj.OID]; !named {
+		if _, named := o.attributes[obj.OID]; !named {
+			o.blobsRead[obj.OID] = true
+		}
+	}
+	return nil
+}
+
+func (o *localObjects) done() {
+	if o.s.progress && o.s.verbosity >= 1 && o.n > 0 {
+		fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d, done.\n", o.n)
+	}
+}

@@ -1,0 +1,124 @@
+package helper
+
+import (
+	"context"
+
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// Remote is the store side of the helper: what `git clone helios::<url>`
+// talks to. The protocol layer (Serve) turns git's commands into these
+// three calls; everything that needs the local repository (resolving
+// <src>, fast-forward checks, reading and writing objects) stays on the
+// protocol side and reaches the Remote only as ObjectSink and PushObjects.
+//
+// One Remote serves one helper process. List, Fetch and Push are called
+// one at a time, never concurrently.
+type Remote interface {
+	// List returns the remote's refs, sorted by name. A symbolic ref
+	// (HEAD) has Symref set and is listed only when its target exists,
+	// so that an empty remote lists nothing. For forPush=false, annotated
+	// tags carry Peeled (their innermost target), which git uses to
+	// auto-follow tags. The values List returns pin a read snapshot:
+	// Fetch must be able to serve every object reachable from them even if
+	// a push moves the refs in between.
+	List(ctx context.Context, forPush bool) ([]Ref, error)
+
+	// Fetch writes to sink every object reachable from wants that is not
+	// reachable from haves. Wants are values List returned; haves are the
+	// local repository's ref values and may name objects the remote has
+	// never seen (ignore those). Each object must be written once; order
+	// does not matter. An error aborts the fetch and the local repository
+	// is left unchanged.
+	Fetch(ctx context.Context, wants, haves []gitobj.OID, sink ObjectSink) error
+
+	// Push stores the objects the updates need and then applies every
+	// update by compare-and-swap: update.Old is the value the ref must
+	// have now (the zero OID: the ref must not exist). A mismatch
+	// rejects that update with StaleInfo when update.Lease is set and
+	// with FetchFirst otherwise, even for forced updates, so two racing
+	// pushes can never silently overwrite each other. Fast-forward and
+	// tag checks were already made by the caller against the local
+	// repository. The objects are read from objects, typically only those
+	// the remote lacks; a new ref value whose closure is not complete in
+	// the remote afterwards must be rejected.
+	//
+	// With opts.Atomic every update lands or none does; the culprit gets
+	// its reason and the others AtomicFailed. Without it each update
+	// stands alone, but the updates that succeed still land together in
+	// one atomic step. With opts.DryRun nothing is written: objects is
+	// not read and the result is what a real push would report now.
+	//
+	// The result has one entry per update, in order: nil for success, a
+	// Rejection for git's own reasons, any other error for a reason shown
+	// as "remote rejected". A non-nil second result fails the whole batch
+	// (every update is reported with that error).
+	Push(ctx context.Context, updates []RefUpdate, opts PushOptions, objects PushObjects) ([]error, error)
+}
+
+// Ref is one line of `list`.
+type Ref struct {
+	Name   string     // "HEAD", "refs/heads/main"
+	OID    gitobj.OID // unset for a symbolic ref
+	Symref string     // target of a symbolic ref ("refs/heads/main")
+	Peeled gitobj.OID // for an annotated tag: the object it finally points at
+}
+
+// RefUpdate is one ref of a push batch.
+type RefUpdate struct {
+	Name string     // destination ref, "refs/heads/main"
+	Old  gitobj.OID // expected current value; zero: must not exist
+	New  gitobj.OID // zero: delete the ref
+	// Force is set for "+src:dst" and --force. The remote may use it for
+	// policy (force permission); compare-and-swap on Old applies anyway.
+	Force bool
+	// Lease is set when Old came from --force-with-lease (option cas).
+	Lease bool
+}
+
+// PushOptions are the batch-wide push options git sent.
+type PushOptions struct {
+	Atomic bool // option atomic true (--atomic)
+	DryRun bool // option dry-run true (--dry-run)
+}
+
+// ObjectSink receives fetched objects. The protocol layer's sink writes
+// them into one pack in the local repository, recomputing every id.
+// WriteObject does not retain obj.Data.
+type ObjectSink interface {
+	WriteObject(obj gitobj.Object) error
+}
+
+// PushObjects is the local side of a push as the Remote sees it.
+type PushObjects interface {
+	// IDs lists the objects reachable from the updates' new values and
+	// not from any value the remote listed (git rev-list --objects
+	// order). The remote may already have some of them.
+	IDs() []gitobj.OID
+	// Read calls fn with the content of each id, in order. Every object
+	// passed to fn has been verified: its id recomputed with a
+	// collision-detecting hash, and commits, trees, tags and the
+	// .gitmodules and .gitattributes blobs they name checked like git
+	// fsck --strict. A failed check ends Read with a *gitobj.FsckError.
+	// Data passed to fn is fn's to keep.
+	Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error
+}
+
+// Rejection is a push rejection in git's own words. git maps these exact
+// strings to its statuses and prints its usual hints (see
+// transport-helper.c push_update_ref_status), so the text is the
+// protocol token itself rather than a prefixed error message.
+type Rejection string
+
+func (r Rejection) Error() string { return string(r) }
+
+// Reasons git understands in "error <ref> <why>".
+const (
+	NonFastForward Rejection = "non-fast forward"
+	FetchFirst     Rejection = "fetch first"
+	AlreadyExists  Rejection = "already exists"
+	NeedsForce     Rejection = "needs force"
+	StaleInfo      Rejection = "stale info"
+	// AtomicFailed is shown as "remote rejected (atomic push failed)".
+	AtomicFailed Rejection = "atomic push failed"
+)
