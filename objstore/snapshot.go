@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // SnapshotOptions describe a Snapshot.
@@ -54,11 +55,17 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 	if err != nil {
 		return res, err
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return res, err
+	// If the directory was last synced to the base state, a file whose stat
+	// matches its cache entry also matches the base tree: no need to look.
+	synced := false
+	if v, err := s.kv.Get(worktreeStateKey(k)); err == nil && len(v) >= 32 {
+		synced = ID(v[:32]) == base
 	}
-	defer root.Close()
+	rootfd, err := unix.Open(dir, dirFlags, 0)
+	if err != nil {
+		return res, fmt.Errorf("objstore: snapshot: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer unix.Close(rootfd)
 	d, err := s.NewDraft(base)
 	if err != nil {
 		return res, err
@@ -66,30 +73,11 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 	start := time.Now()
 	seen := make(map[string]bool, len(cache))
 	var statBatch Batch
-	err = fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == "." {
-			return nil
-		}
-		if de.IsDir() {
-			if de.Name() == ".git" || (o.Ignore != nil && o.Ignore(p, true)) {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if o.Ignore != nil && o.Ignore(p, false) {
-			return nil
-		}
-		if err := ValidName(de.Name()); err != nil {
+	err = scanDir(rootfd, "", o.Ignore, func(dirfd int, p, name string, st *unix.Stat_t) error {
+		if ValidName(name) != nil {
 			return nil // a name no tree may hold (".GIT" file, say): leave it out
 		}
-		info, err := de.Info()
-		if err != nil {
-			return err
-		}
-		cur, mode, ok := statOf(info)
+		cur, mode, ok := statFromUnix(st)
 		if !ok {
 			return nil // sockets, devices, fifos: not content
 		}
@@ -100,8 +88,11 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 			// The stat cache says the content is old.id; it is stored unless
 			// gc took it, which PutEntry checks.
 			cur.id = old.id
+			if synced {
+				return nil
+			}
 		} else {
-			content, err := s.readWorktreeFile(root, p, mode)
+			content, err := readAt(dirfd, name, mode, st.Size)
 			if err != nil {
 				return err
 			}
@@ -110,7 +101,7 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 				return err
 			}
 		}
-		cur.racy = info.ModTime().After(start.Add(-racyWindow))
+		cur.racy = cur.mtime > start.Add(-racyWindow).UnixNano()
 		if !cached || cur != old {
 			statBatch.Put(statKey(k, p), cur.encode())
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A worktree is a directory on disk that holds a state. The store keeps,
@@ -174,32 +176,18 @@ func (s *Store) Materialize(state ID, dir string) (MaterializeStats, error) {
 	} else if len(ents) > 0 {
 		return ms, fmt.Errorf("objstore: materialize: %q is not empty", dir)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return ms, err
-	}
-	defer root.Close()
 	k, _, err := worktreeKey(dir)
 	if err != nil {
 		return ms, err
 	}
+	fd, err := unix.Open(dir, dirFlags, 0)
+	if err != nil {
+		return ms, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
 	start := time.Now()
 	var b Batch
-	err = s.Walk(st.Root, func(p string, e Entry) error {
-		switch {
-		case e.Mode.IsDir():
-			ms.Dirs++
-			return root.Mkdir(p, 0o777)
-		case e.Mode == ModeGitlink:
-			ms.Dirs++ // git checks submodules out as empty directories
-			return root.Mkdir(p, 0o777)
-		}
-		n, err := s.writeEntry(root, p, e, &b, k, start)
-		ms.Files++
-		ms.Bytes += n
-		return err
-	})
-	if err != nil {
+	if err := s.materializeDir(fd, st.Root, "", &b, k, start, &ms); err != nil {
 		return ms, fmt.Errorf("objstore: materialize: %w", err)
 	}
 	b.Put(worktreeStateKey(k), worktreeStateValue(state, start))

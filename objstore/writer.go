@@ -172,22 +172,34 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 	if len(w.pending) == 0 {
 		return 0, nil
 	}
-	keys := make([][]byte, len(w.pending))
+	// Only blobs and chunks are looked up: a new tree or state after an
+	// edit almost never exists already, and writing one again is harmless
+	// (same key, same bytes), while a lookup costs more than the write.
+	var keys [][]byte
+	var idx []int
 	for i := range w.pending {
-		keys[i] = w.pending[i].key
+		if k := w.pending[i].kind; k == KindBlob || k == KindChunk {
+			keys = append(keys, w.pending[i].key)
+			idx = append(idx, i)
+		}
 	}
-	var present []bool
-	if mh, ok := w.s.kv.(MultiHaser); ok {
-		if present, err = mh.MultiHas(keys); err != nil {
+	found := make([]bool, len(keys))
+	switch mh, ok := w.s.kv.(MultiHaser); {
+	case len(keys) == 0:
+	case ok && len(keys) > 1:
+		if found, err = mh.MultiHas(keys); err != nil {
 			return 0, err
 		}
-	} else {
-		present = make([]bool, len(keys))
+	default:
 		for i, k := range keys {
-			if present[i], err = w.s.kv.Has(k); err != nil {
+			if found[i], err = w.s.kv.Has(k); err != nil {
 				return 0, err
 			}
 		}
+	}
+	present := make([]bool, len(w.pending))
+	for j, i := range idx {
+		present[i] = found[j]
 	}
 	for i := range w.pending {
 		if !present[i] {
