@@ -29,7 +29,7 @@
 //	'm' name            store metadata: "format", "settings" (JSON)
 //	'W' wkey            worktree: the state a directory holds (worktree.go)
 //	'w' wkey path       worktree stat cache entry (worktree.go)
-//	'g' ...             git object mapping (reserved for the remote helper)
+//	'g' 'o'|'i'|'r' ... git object mapping: objects, reverse ids, ref values (gitmap.go)
 //	'a' ...             audit log (reserved)
 //
 // Each encoding starts with a format byte, so that later formats (tree

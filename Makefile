@@ -1,0 +1,48 @@
+# Helios. `make demo` runs the main job end to end on a store in a local
+# folder; `make test` runs every test. Both install what is missing first:
+# Debian's librocksdb-dev, liburing-dev and git (apt-get), and Go modules.
+
+GO        ?= go
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PKGS  := librocksdb-dev liburing-dev git
+BIN       := bin
+GOFLAGS_TEST ?= -race -timeout 45m
+
+.PHONY: all deps build test vet cover demo bench phase0 clean
+
+all: build
+
+# Install the Debian packages that are not there yet (nothing else).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN)/helios ./cmd/helios
+	$(GO) build -o $(BIN)/git-remote-helios ./cmd/git-remote-helios
+
+vet: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: vet build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(GO) test $(GOFLAGS_TEST) ./...
+
+# Coverage over the whole module (the release criterion is > 85%).
+cover: deps build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(GO) test -timeout 45m -coverpkg=./... -coverprofile=cover.out ./... >/dev/null
+	@$(GO) tool cover -func=cover.out | tail -1
+
+demo: build
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+bench: build
+	$(BIN)/helios bench all
+
+clean:
+	rm -rf $(BIN) cover.out

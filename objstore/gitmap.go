@@ -1,0 +1,350 @@
+package objstore
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// The git object mapping: how the remote helper (helper/storeremote) keeps
+// every git object that entered through it, so that a clone gives back the
+// very same object ids, and how states made inside helios get git ids when
+// they are exported. This file deals in raw bytes and object ids only;
+// parsing git objects is the helper's business.
+//
+// Key layout under the 'g' prefix:
+//
+//	'g' 'o' oid            git object: 0x01, git type (1 commit, 2 tree,
+//	                       3 blob, 4 tag), 32-byte store ID (the state, tree
+//	                       or blob it maps to; zero for a tag), then for
+//	                       commits, trees and tags the object's exact git
+//	                       bytes (without the "<type> <size>\0" header)
+//	'g' 'i' kind ID        reverse map: the git oid of a store object, the
+//	                       first one recorded for it (a store tree or state
+//	                       can stand for several git objects, e.g. a commit
+//	                       with and without a signature)
+//	'g' 'r' name           git value of a ref: 0x01, oid, 32-byte state ID.
+//	                       Valid only while the store ref still holds that
+//	                       state; a ref moved inside helios falls back to
+//	                       the reverse map (or an export) of its state.
+//
+// oid is the raw object id: 20 bytes for SHA-1. SHA-256 ids (32 bytes) can
+// live beside them later; the key length tells them apart.
+//
+// Why the raw bytes of commits and trees are kept even when the store's own
+// encoding could reproduce them: a clone then reads one value per commit or
+// tree and writes it out as is, instead of one reverse lookup per tree
+// entry and per parent (millions of random reads on a large history), and
+// signatures, encodings, mergetags and historic tree modes round-trip
+// without special cases. Blobs, which are most of the bytes, are not
+// duplicated: their content is the store blob (chunked and deduplicated).
+//
+// Entries are written in the same atomic batch as the objects and refs they
+// describe (Writer.CommitGit), so a crash leaves no mapping without its
+// objects. GC does not know the map: an entry can outlive the store object
+// it names (GitLookup checks), and entries are never deleted except the ref
+// entries, which a push deletes with their ref.
+
+// GitOID is a SHA-1 git object id.
+type GitOID [20]byte
+
+// String is the lower-case hex form.
+func (o GitOID) String() string { return hex.EncodeToString(o[:]) }
+
+// IsZero reports whether o is the null id.
+func (o GitOID) IsZero() bool { return o == GitOID{} }
+
+// GitType is a git object type, numbered as in pack files.
+type GitType uint8
+
+// Git object types.
+const (
+	GitCommit GitType = 1
+	GitTree   GitType = 2
+	GitBlob   GitType = 3
+	GitTag    GitType = 4
+)
+
+func (t GitType) String() string {
+	switch t {
+	case GitCommit:
+		return "commit"
+	case GitTree:
+		return "tree"
+	case GitBlob:
+		return "blob"
+	case GitTag:
+		return "tag"
+	}
+	return fmt.Sprintf("gittype(%d)", uint8(t))
+}
+
+// storeKind is the kind of store object a git type maps to (0 for tags).
+func (t GitType) storeKind() Kind {
+	switch t {
+	case GitCommit:
+		return KindState
+	case GitTree:
+		return KindTree
+	case GitBlob:
+		return KindBlob
+	}
+	return 0
+}
+
+// GitObject is one mapped git object.
+type GitObject struct {
+	Type GitType
+	// ID is the store object the git object maps to: a state for a commit,
+	// a tree, a blob (whose content is the git blob's); zero for a tag.
+	ID ID
+	// Raw is the exact git content of a commit, tree or tag; nil for a
+	// blob.
+	Raw []byte
+}
+
+// GitRef is the git value of a ref as the helper last set it.
+type GitRef struct {
+	Name  string
+	OID   GitOID
+	State ID // the store state the ref held when OID was set
+}
+
+const gitFormat = 1
+
+// Second key bytes under prefixGit.
+const (
+	gitObjectKey  = 'o'
+	gitReverseKey = 'i'
+	gitRefKey     = 'r'
+)
+
+// ErrBadGitMap is wrapped by malformed git mapping entries.
+var ErrBadGitMap = errors.New("objstore: invalid git mapping")
+
+func gitObjKey(oid GitOID) []byte {
+	k := make([]byte, 2+len(oid))
+	k[0], k[1] = prefixGit, gitObjectKey
+	copy(k[2:], oid[:])
+	return k
+}
+
+func gitRevKey(k Kind, id ID) []byte {
+	key := make([]byte, 3+len(id))
+	key[0], key[1], key[2] = prefixGit, gitReverseKey, byte(k)
+	copy(key[3:], id[:])
+	return key
+}
+
+func gitRefKeyOf(name string) []byte {
+	return append([]byte{prefixGit, gitRefKey}, name...)
+}
+
+func encodeGitObject(o GitObject) []byte {
+	v := make([]byte, 2+32+len(o.Raw))
+	v[0], v[1] = gitFormat, byte(o.Type)
+	copy(v[2:], o.ID[:])
+	copy(v[34:], o.Raw)
+	return v
+}
+
+func decodeGitObject(oid GitOID, v []byte) (GitObject, error) {
+	if len(v) < 34 || v[0] != gitFormat || v[1] < byte(GitCommit) || v[1] > byte(GitTag) {
+		return GitObject{}, fmt.Errorf("%w: object %v", ErrBadGitMap, oid)
+	}
+	o := GitObject{Type: GitType(v[1])}
+	copy(o.ID[:], v[2:34])
+	if o.Type != GitBlob {
+		o.Raw = v[34:]
+	} else if len(v) != 34 {
+		return GitObject{}, fmt.Errorf("%w: blob %v has raw bytes", ErrBadGitMap, oid)
+	}
+	return o, nil
+}
+
+// GitObject returns the mapping of a git object, or an error wrapping
+// ErrNotFound. The store object it names may have been collected since
+// (see GitLookup).
+func (s *Store) GitObject(oid GitOID) (GitObject, error) {
+	v, err := s.kv.Get(gitObjKey(oid))
+	if errors.Is(err, ErrNotFound) {
+		return GitObject{}, fmt.Errorf("%w: git object %v", ErrNotFound, oid)
+	}
+	if err != nil {
+		return GitObject{}, err
+	}
+	return decodeGitObject(oid, v)
+}
+
+// GitLookup is GitObject that also checks the store object is still there
+// (gc may have collected it after the ref that reached it moved). ok is
+// false when either is missing: the object then has to be stored again.
+func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
+	o, err = s.GitObject(oid)
+	if errors.Is(err, ErrNotFound) {
+		return GitObject{}, false, nil
+	}
+	if err != nil {
+		return GitObject{}, false, err
+	}
+	k := o.Type.storeKind()
+	if k == 0 {
+		return o, true, nil
+	}
+	ok, err = s.Has(k, o.ID)
+	return o, ok, err
+}
+
+// GitOID returns the git id recorded for a store object (a state, tree or
+// blob), or an error wrapping ErrNotFound for one that never went through
+// git and was not exported yet.
+func (s *Store) GitOID(k Kind, id ID) (GitOID, error) {
+	v, err := s.kv.Get(gitRevKey(k, id))
+	if errors.Is(err, ErrNotFound) {
+		return GitOID{}, fmt.Errorf("%w: git id of %v %v", ErrNotFound, k, id.Short())
+	}
+	if err != nil {
+		return GitOID{}, err
+	}
+	var o GitOID
+	if len(v) != len(o) {
+		return GitOID{}, fmt.Errorf("%w: reverse entry of %v %v", ErrBadGitMap, k, id.Short())
+	}
+	copy(o[:], v)
+	return o, nil
+}
+
+func decodeGitRef(name string, v []byte) (GitRef, error) {
+	r := GitRef{Name: name}
+	if len(v) != 1+len(r.OID)+len(r.State) || v[0] != gitFormat {
+		return GitRef{}, fmt.Errorf("%w: ref %q", ErrBadGitMap, name)
+	}
+	copy(r.OID[:], v[1:21])
+	copy(r.State[:], v[21:])
+	return r, nil
+}
+
+// GitRef returns the git value recorded for a ref, or an error wrapping
+// ErrNotFound. It is the ref's git value only while the ref still holds
+// r.State.
+func (s *Store) GitRef(name string) (GitRef, error) {
+	v, err := s.kv.Get(gitRefKeyOf(name))
+	if errors.Is(err, ErrNotFound) {
+		return GitRef{}, fmt.Errorf("%w: git value of ref %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return GitRef{}, err
+	}
+	return decodeGitRef(name, v)
+}
+
+// GitRefs returns the recorded git values of the refs whose names start
+// with prefix, in name order.
+func (s *Store) GitRefs(prefix string) ([]GitRef, error) {
+	var out []GitRef
+	err := s.kv.Scan(gitRefKeyOf(prefix), func(k, v []byte) error {
+		r, err := decodeGitRef(string(k[2:]), v)
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// GitBatch collects git mapping entries for Writer.CommitGit, which writes
+// them in the same atomic batch as the objects and ref updates they go
+// with. Not safe for concurrent use.
+type GitBatch struct {
+	b       Batch
+	reverse map[string][]byte // reverse key → oid, written only where absent
+}
+
+// Len is the number of entries collected.
+func (g *GitBatch) Len() int { return g.b.Len() + len(g.reverse) }
+
+// PutObject records that git object oid maps to o. The reverse entry
+// (store ID → oid) is written too unless one already exists.
+func (g *GitBatch) PutObject(oid GitOID, o GitObject) {
+	g.b.Put(gitObjKey(oid), encodeGitObject(o))
+	if k := o.Type.storeKind(); k != 0 {
+		if g.reverse == nil {
+			g.reverse = make(map[string][]byte)
+		}
+		rk := string(gitRevKey(k, o.ID))
+		if _, ok := g.reverse[rk]; !ok {
+			g.reverse[rk] = bytes.Clone(oid[:])
+		}
+	}
+}
+
+// SetRef records oid as the git value of ref name while it holds state.
+func (g *GitBatch) SetRef(name string, oid GitOID, state ID) {
+	v := make([]byte, 1, 1+len(oid)+len(state))
+	v[0] = gitFormat
+	v = append(v, oid[:]...)
+	v = append(v, state[:]...)
+	g.b.Put(gitRefKeyOf(name), v)
+}
+
+// DeleteRef forgets the git value of ref name.
+func (g *GitBatch) DeleteRef(name string) { g.b.Delete(gitRefKeyOf(name)) }
+
+// CommitGit is Commit with the git mapping entries of g in the same atomic
+// batch: the objects put through w, the entries and the ref updates all
+// land, or none of the entries and no ref do. g may be reused after a
+// failed commit (a lost compare-and-swap, say) with other updates.
+func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
+	w.extra.Reset()
+	if g != nil {
+		w.extra.ops = append(w.extra.ops, g.b.ops...)
+		w.extra.size += g.b.size
+		if len(g.reverse) > 0 {
+			if err := w.addReverse(g.reverse); err != nil {
+				return err
+			}
+		}
+	}
+	err := w.Commit(updates...)
+	if err != nil {
+		w.extra.Reset()
+	}
+	return err
+}
+
+// addReverse queues the reverse entries that are not stored yet, asking
+// the KV about all of them at once.
+func (w *Writer) addReverse(rev map[string][]byte) error {
+	keys := make([][]byte, 0, len(rev))
+	for k := range rev {
+		keys = append(keys, []byte(k))
+	}
+	var present []bool
+	if mh, ok := w.s.kv.(MultiHaser); ok {
+		// In slices, so that a push of a whole history does not make one
+		// giant MultiGet.
+		for i := 0; i < len(keys); i += 4096 {
+			p, err := mh.MultiHas(keys[i:min(i+4096, len(keys))])
+			if err != nil {
+				return err
+			}
+			present = append(present, p...)
+		}
+	} else {
+		present = make([]bool, len(keys))
+		for i, k := range keys {
+			var err error
+			if present[i], err = w.s.kv.Has(k); err != nil {
+				return err
+			}
+		}
+	}
+	for i, k := range keys {
+		if !present[i] {
+			w.extra.Put(k, rev[string(k)])
+		}
+	}
+	return nil
+}
