@@ -213,8 +213,8 @@ func (d *Draft) set(parts []string, e Entry) error {
 	return nil
 }
 
-// Delete removes a file or a whole directory. Directories left empty vanish
-// at Commit (trees, like git's, hold no empty directories).
+// Delete removes a file or a whole directory. Directories it leaves empty
+// go too (trees, like git's, hold no empty directories).
 func (d *Draft) Delete(path string) error {
 	parts, err := CleanPath(path)
 	if err != nil {
@@ -232,10 +232,25 @@ func (d *Draft) Delete(path string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNotFound, path)
 	}
+	d.markPath(parts)
 	n.own()
 	n.entries = slices.Delete(n.entries, i, i+1)
 	delete(n.children, name)
-	d.markPath(parts)
+	// Prune parents that are now empty, deepest first.
+	for depth := len(parts) - 1; depth > 0; depth-- {
+		parent := d.root
+		for _, c := range parts[:depth-1] {
+			parent = parent.children[c]
+		}
+		child := parent.children[parts[depth-1]]
+		if len(child.entries) > 0 {
+			break
+		}
+		j, _ := parent.find(parts[depth-1])
+		parent.own()
+		parent.entries = slices.Delete(parent.entries, j, j+1)
+		delete(parent.children, parts[depth-1])
+	}
 	return nil
 }
 
