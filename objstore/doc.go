@@ -22,6 +22,7 @@
 // The first key byte says what a key holds:
 //
 //	'c' ID              chunk bytes
+//	'C' ID              location of a chunk kept in the block tier (tier.go)
 //	'b' ID              blob: 0x00 + content, or 0x01 + chunk list (blob.go)
 //	't' ID              tree encoding (tree.go)
 //	's' ID              state encoding (state.go)

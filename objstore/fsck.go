@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// kindTierChunk names the 'C' key space in fsck's scan loop only.
+const kindTierChunk Kind = 100
+
 // FsckReport is what Fsck found. The store is clean when Problems is empty.
 type FsckReport struct {
 	Refs         int            `json:"refs"`
@@ -32,14 +35,29 @@ func (s *Store) Fsck(ctx context.Context, full bool) (*FsckReport, error) {
 		rep.Reachable[k.String()] = c
 	}
 	if full {
-		for _, k := range []Kind{KindState, KindTree, KindBlob, KindChunk} {
-			err := s.kv.Scan([]byte{k.prefix()}, func(key, v []byte) error {
+		for _, k := range []Kind{KindState, KindTree, KindBlob, KindChunk, kindTierChunk} {
+			prefix := []byte{prefixTierChunk}
+			if k != kindTierChunk {
+				prefix[0] = k.prefix()
+			}
+			err := s.kv.Scan(prefix, func(key, v []byte) error {
 				var id ID
 				if len(key) != 33 {
 					m.problems = append(m.problems, Problem{Kind: k, Err: fmt.Sprintf("malformed key %q", key)})
 					return nil
 				}
 				copy(id[:], key[1:])
+				if k == kindTierChunk {
+					if !m.seen[objRef{KindChunk, id}] {
+						rep.Unreferenced["chunk"]++
+						if b, err := s.readTierChunk(id); err != nil {
+							m.problem(KindChunk, id, "", fmt.Errorf("unreferenced: %w", err))
+						} else if got := s.hash.Sum(KindChunk, b); got != id {
+							m.problem(KindChunk, id, "", fmt.Errorf("%w: hashes to %v (unreferenced)", ErrCorrupt, got.Short()))
+						}
+					}
+					return ctx.Err()
+				}
 				if m.seen[objRef{k, id}] {
 					return nil
 				}

@@ -2,7 +2,10 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/helios-vcs/helios/nvme"
 )
 
 // marker walks the object graph from roots and records what it reaches.
@@ -62,6 +65,9 @@ func (m *marker) first(k Kind, id ID) bool {
 // raw reads an object's value, verifying its hash when m.verify.
 func (m *marker) raw(k Kind, id ID, path string) ([]byte, bool) {
 	v, err := m.s.get(k, id)
+	if errors.Is(err, ErrNotFound) && k == KindChunk && m.s.tier != nil {
+		v, err = m.s.readTierChunk(id)
+	}
 	if err != nil {
 		m.problem(k, id, path, fmt.Errorf("missing: %w", err))
 		return nil, false
@@ -245,6 +251,8 @@ type GCReport struct {
 	Deleted      map[string]int `json:"deleted"`
 	DeletedBytes int64          `json:"deleted_bytes"`
 	StaleStats   int            `json:"stale_stat_entries"`
+	// Tier is what compacting the block tier did (nil without a tier).
+	Tier *nvme.CompactStats `json:"tier,omitempty"`
 }
 
 // GC deletes every object that no ref reaches, except objects that a write
@@ -305,9 +313,14 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 		b.Reset()
 		return err
 	}
-	for _, k := range []Kind{KindState, KindTree, KindBlob, KindChunk} {
+	type space struct {
+		kind   Kind
+		prefix byte
+	}
+	for _, sp := range []space{{KindState, prefixState}, {KindTree, prefixTree}, {KindBlob, prefixBlob}, {KindChunk, prefixChunk}, {KindChunk, prefixTierChunk}} {
+		k := sp.kind
 		var dead []ID
-		err := s.kv.Scan([]byte{k.prefix()}, func(key, v []byte) error {
+		err := s.kv.Scan([]byte{sp.prefix}, func(key, v []byte) error {
 			if len(key) != 33 {
 				return nil
 			}
@@ -323,7 +336,9 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 			return nil, err
 		}
 		for _, id := range dead {
-			b.Delete(objectKey(k, id))
+			key := objectKey(k, id)
+			key[0] = sp.prefix
+			b.Delete(key)
 			s.cache.Remove(k, id)
 			if b.Len() >= 10000 {
 				if err := flush(); err != nil {
@@ -331,10 +346,17 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 				}
 			}
 		}
-		rep.Deleted[k.String()] = len(dead)
+		rep.Deleted[k.String()] += len(dead)
 	}
 	if err := flush(); err != nil {
 		return nil, err
+	}
+	if s.tier != nil {
+		cs, err := s.compactTier()
+		if err != nil {
+			return nil, fmt.Errorf("objstore: tier compaction: %w", err)
+		}
+		rep.Tier = &cs
 	}
 	s.gcEpoch.Add(1)
 	if c, ok := s.kv.(Compactor); ok && compact {

@@ -3,16 +3,17 @@ package objstore
 // Key prefixes: the first byte of every KV key says what it holds. The
 // layout is specified in doc.go.
 const (
-	prefixChunk    = 'c'
-	prefixBlob     = 'b'
-	prefixTree     = 't'
-	prefixState    = 's'
-	prefixRef      = 'r'
-	prefixMeta     = 'm'
-	prefixStatSet  = 'w'
-	prefixGit      = 'g'
-	prefixAudit    = 'a'
-	prefixWorktree = 'W'
+	prefixChunk     = 'c'
+	prefixTierChunk = 'C'
+	prefixBlob      = 'b'
+	prefixTree      = 't'
+	prefixState     = 's'
+	prefixRef       = 'r'
+	prefixMeta      = 'm'
+	prefixStatSet   = 'w'
+	prefixGit       = 'g'
+	prefixAudit     = 'a'
+	prefixWorktree  = 'W'
 )
 
 func objectKey(k Kind, id ID) []byte {

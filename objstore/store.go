@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/helios-vcs/helios/nvme"
 )
 
 // Options configure a Store.
@@ -23,11 +26,19 @@ type Options struct {
 	Now func() time.Time
 	// Settings for Init; an existing store keeps the settings it was made with.
 	Settings Settings
+	// Tier is the block tier's segment log, required by stores made with a
+	// TierThreshold (see tier.go). The Store closes it.
+	Tier *nvme.Log
+	// TierDevice, if set, is closed after Tier.
+	TierDevice io.Closer
 }
 
 // Settings are fixed when a store is made and kept in it (key "m" "settings").
 type Settings struct {
 	Chunking Chunking `json:"chunking"`
+	// TierThreshold > 0 keeps chunks of at least this many bytes in the
+	// block tier (see tier.go); 0 keeps everything in the KV.
+	TierThreshold int `json:"tier_threshold,omitempty"`
 }
 
 // DefaultSettings are used by Init when Options.Settings is zero.
@@ -60,6 +71,7 @@ var ErrCorrupt = errors.New("stored bytes do not match their id")
 // own lock keeps other processes out.
 type Store struct {
 	kv       KV
+	tier     *nvme.Log
 	hash     *Hasher
 	cache    *Cache
 	opts     Options
@@ -145,15 +157,33 @@ func Open(kv KV, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if st.TierThreshold > 0 && opts.Tier == nil {
+		return nil, ErrTierRequired
+	}
 	h := plainHasher
 	if opts.Secret != nil {
 		h = NewHasher(opts.Secret)
 	}
-	return &Store{kv: kv, hash: h, cache: NewCache(opts.CacheBytes), opts: opts, settings: st}, nil
+	s := &Store{kv: kv, hash: h, cache: NewCache(opts.CacheBytes), opts: opts, settings: st}
+	if st.TierThreshold > 0 {
+		s.tier = opts.Tier
+	}
+	return s, nil
 }
 
-// Close closes the store and its KV.
-func (s *Store) Close() error { return s.kv.Close() }
+// Close closes the store, its KV and its tier.
+func (s *Store) Close() error {
+	err := s.kv.Close()
+	for _, c := range []io.Closer{s.opts.Tier, s.opts.TierDevice} {
+		if c == nil || c == (*nvme.Log)(nil) {
+			continue
+		}
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
 
 // KV returns the engine under the store (for stats and benchmarks).
 func (s *Store) KV() KV { return s.kv }
@@ -183,7 +213,11 @@ func (s *Store) Has(k Kind, id ID) (bool, error) {
 	if _, ok := s.cache.Get(k, id); ok {
 		return true, nil
 	}
-	return s.kv.Has(objectKey(k, id))
+	ok, err := s.kv.Has(objectKey(k, id))
+	if err == nil && !ok && k == KindChunk && s.tier != nil {
+		return s.kv.Has(tierKey(id))
+	}
+	return ok, err
 }
 
 // Tree returns the tree with ID id, verified against its ID. The tree is
@@ -274,9 +308,12 @@ func (s *Store) Blob(id ID) ([]byte, error) {
 	return content, nil
 }
 
-// chunk reads and verifies one chunk.
+// chunk reads and verifies one chunk, from the KV or the tier.
 func (s *Store) chunk(id ID) ([]byte, error) {
 	b, err := s.get(KindChunk, id)
+	if errors.Is(err, ErrNotFound) && s.tier != nil {
+		b, err = s.readTierChunk(id)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,11 @@ func (w *Writer) putTree(k Kind, id ID, value []byte, t *Tree) error {
 	if _, ok := w.s.cache.Get(k, id); ok {
 		return nil // cached objects are stored
 	}
-	w.pending = append(w.pending, pendingObj{key: objectKey(k, id), value: value, kind: k, id: id, tree: t})
+	key := objectKey(k, id)
+	if k == KindChunk && w.s.tiered(len(value)) {
+		key = tierKey(id)
+	}
+	w.pending = append(w.pending, pendingObj{key: key, value: value, kind: k, id: id, tree: t})
 	w.inBatch[id] = k
 	w.size += 33 + len(value)
 	if w.size >= w.FlushBytes {
@@ -201,13 +205,20 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 	for j, i := range idx {
 		present[i] = found[j]
 	}
+	var tiered []*pendingObj
 	for i := range w.pending {
-		if !present[i] {
-			b.Put(w.pending[i].key, w.pending[i].value)
-			objects++
+		if present[i] {
+			continue
+		}
+		objects++
+		if p := &w.pending[i]; p.key[0] == prefixTierChunk {
+			tiered = append(tiered, p)
+		} else {
+			b.Put(p.key, p.value)
 		}
 	}
-	return objects, nil
+	// Payloads go to the tier before the batch that records where they are.
+	return objects, w.s.appendTier(tiered, b)
 }
 
 // afterWrite puts freshly written trees into the L1 cache and updates the

@@ -30,6 +30,18 @@ func benchCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "tier",
+				Usage: "the block tier: each device backend (latency, throughput by size and queue depth), then the store's large-blob put/get with the tier off and on",
+				Flags: []cli.Flag{jsonFlag,
+					&cli.IntFlag{Name: "blobs", Value: 200},
+					&cli.IntFlag{Name: "blob-size", Value: 1 << 20},
+					&cli.IntFlag{Name: "threshold", Value: 16 << 10, Usage: "tier threshold for the store runs"},
+				},
+				Action: func(c *cli.Context) error {
+					return runBenchTier(c, c.Int("blobs"), c.Int("blob-size"), c.Int("threshold"), c.Bool("json"))
+				},
+			},
+			{
 				Name:  "all",
 				Usage: "every store figure: commit, L1 hit, BLAKE3, RocksDB put/get, materialize, switch, snapshot",
 				Flags: []cli.Flag{jsonFlag, &cli.IntFlag{Name: "files", Value: 1000}},
@@ -155,5 +167,32 @@ func runBenchAll(files int, asJSON bool, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%-30s p50=%.0fµs p95=%.0fµs\n", fmt.Sprintf("materialize %d files", wt.Files), wt.Materialize.P50us, wt.Materialize.P95us)
 	fmt.Fprintf(stdout, "%-30s p50=%.0fµs p95=%.0fµs\n", "switch, 1 file differs", wt.Switch.P50us, wt.Switch.P95us)
 	fmt.Fprintf(stdout, "%-30s p50=%.0fµs p95=%.0fµs\n", "snapshot dir, 1 file edited", wt.Snapshot.P50us, wt.Snapshot.P95us)
+	return nil
+}
+
+func runBenchTier(c *cli.Context, blobs, size, threshold int, asJSON bool) error {
+	fmt.Fprintln(c.App.ErrWriter, "bench: tier (device backends, then the store three ways)")
+	rep, err := objbench.Tier(c.Context, blobs, size, threshold)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(c.App.Writer).Encode(struct {
+			Machine machine `json:"machine"`
+			objbench.TierReport
+		}{thisMachine(), rep})
+	}
+	w := c.App.Writer
+	for _, f := range rep.Fallbacks {
+		fmt.Fprintf(w, "fallback: %s\n", f)
+	}
+	fmt.Fprintf(w, "%-6s %-5s %8s %3s %10s %10s %10s %9s\n", "dev", "op", "size", "qd", "p50", "p95", "p99", "MB/s")
+	for _, d := range rep.Devices {
+		fmt.Fprintf(w, "%-6s %-5s %8d %3d %10v %10v %10v %9.0f\n", d.Backend, d.Op, d.Size, d.QueueDepth, d.P50, d.P95, d.P99, d.MBps)
+	}
+	fmt.Fprintf(w, "\n%-13s %9s %9s %9s %9s %8s %8s %6s\n", "store", "put p50", "put p95", "get p50", "get p95", "put MB/s", "get MB/s", "WA")
+	for _, r := range rep.Store {
+		fmt.Fprintf(w, "%-13s %7.0fµs %7.0fµs %7.0fµs %7.0fµs %8.0f %8.0f %6.2f\n", r.Config, r.Put.P50us, r.Put.P95us, r.Get.P50us, r.Get.P95us, r.PutMBps, r.GetMBps, r.WriteAmp)
+	}
 	return nil
 }

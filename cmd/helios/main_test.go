@@ -182,3 +182,27 @@ func TestBenchCommitJSON(t *testing.T) {
 		t.Errorf("text bench = %q", out)
 	}
 }
+
+func TestCLITierStore(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "s")
+	wt := filepath.Join(dir, "wt")
+	os.MkdirAll(wt, 0o777)
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i/4096)
+	}
+	os.WriteFile(filepath.Join(wt, "big.bin"), big, 0o644)
+	mustRun(t, "init", "--store", store, "--tier", "--tier-size", "134217728", "-q")
+	if _, err := os.Stat(filepath.Join(store, "tier.log")); err != nil {
+		t.Fatalf("no tier file: %v", err)
+	}
+	mustRun(t, "snapshot", "--store", store, "--dir", wt, "-q")
+	var stats map[string]int64
+	json.Unmarshal([]byte(mustRun(t, "stats", "--store", store, "--json")), &stats)
+	if out := mustRun(t, "show", "--store", store, "big.bin"); out != string(big) {
+		t.Errorf("big.bin read back wrong (%d bytes)", len(out))
+	}
+	mustRun(t, "fsck", "--store", store, "--full")
+	mustRun(t, "gc", "--store", store, "-q")
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
 )
@@ -43,10 +44,44 @@ func openStore(dir string, mode openMode, durable bool, stderr io.Writer) (*objs
 	if err != nil {
 		return nil, err
 	}
-	s, err := objstore.Open(kv, objstore.Options{Durable: durable})
+	opts := objstore.Options{Durable: durable}
+	if _, err := os.Stat(tierPath(dir)); err == nil {
+		dev, log, err := openTier(dir, 0, stderr)
+		if err != nil {
+			kv.Close()
+			return nil, err
+		}
+		opts.Tier, opts.TierDevice = log, dev
+	}
+	s, err := objstore.Open(kv, opts)
 	if err != nil {
 		kv.Close()
+		if opts.Tier != nil {
+			opts.Tier.Close()
+			opts.TierDevice.Close()
+		}
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return s, nil
+}
+
+func tierPath(store string) string { return filepath.Join(store, "tier.log") }
+
+// openTier opens (size > 0: creates) the block tier's file and its log. It
+// says once on stderr when io_uring or O_DIRECT is unavailable.
+func openTier(store string, size int64, stderr io.Writer) (nvme.Device, *nvme.Log, error) {
+	dev, err := nvme.Open(tierPath(store), nvme.Options{Size: size, Logf: func(f string, a ...any) {
+		fmt.Fprintf(stderr, "helios: tier: "+f+"\n", a...)
+	}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("tier: %w", err)
+	}
+	// A new log gets segments of 64 MiB, or an eighth of a smaller device.
+	seg := min(int64(64<<20), dev.Size()/8) &^ (1<<20 - 1)
+	log, err := nvme.OpenLog(dev, nvme.LogOptions{SegmentSize: max(seg, 1<<20)})
+	if err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("tier: %w", err)
+	}
+	return dev, log, nil
 }

@@ -1,6 +1,7 @@
 package objbench
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -47,5 +48,23 @@ func TestSummarize(t *testing.T) {
 	}
 	if (Summarize(nil) != Latency{}) {
 		t.Error("empty summary")
+	}
+}
+
+func TestTierBenchRuns(t *testing.T) {
+	rep, err := Tier(context.Background(), 4, 256<<10, 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Store) != 3 || len(rep.Devices) == 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, r := range rep.Store {
+		if r.Put.N != 4 || r.Get.N != 4 || r.PutMBps <= 0 {
+			t.Errorf("%s: %+v", r.Config, r)
+		}
+		if (r.Config == "rocksdb-only") != (r.TieredChunks == 0) {
+			t.Errorf("%s: %d tiered chunks", r.Config, r.TieredChunks)
+		}
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
 )
@@ -24,7 +26,36 @@ import (
 // acknowledged commit was lost (the ref is at the last acknowledged state,
 // or at the one that was in flight).
 
-const crashEnv = "HELIOS_CRASH_CHILD_DIR"
+const (
+	crashEnv     = "HELIOS_CRASH_CHILD_DIR"
+	crashTierEnv = "HELIOS_CRASH_TIER"
+)
+
+// openCrashStore opens the store in dir, with a block tier in dir/tier.log
+// when tier is set (chunks of 16 KiB and more go there).
+func openCrashStore(dir string, tier bool) (*objstore.Store, error) {
+	kv, err := rocksdb.Open(filepath.Join(dir, "db"), rocksdb.Options{Create: true, LockWait: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	opts := objstore.Options{}
+	if tier {
+		dev, err := nvme.Open(filepath.Join(dir, "tier.log"), nvme.Options{Size: 256 << 20})
+		if err != nil {
+			kv.Close()
+			return nil, err
+		}
+		log, err := nvme.OpenLog(dev, nvme.LogOptions{SegmentSize: 4 << 20})
+		if err != nil {
+			kv.Close()
+			return nil, err
+		}
+		opts.Tier, opts.TierDevice = log, dev
+		opts.Settings = objstore.DefaultSettings
+		opts.Settings.TierThreshold = 16 << 10
+	}
+	return objstore.Init(kv, opts)
+}
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashEnv); dir != "" {
@@ -35,12 +66,7 @@ func TestMain(m *testing.M) {
 }
 
 func crashChild(dir string) {
-	kv, err := rocksdb.Open(dir, rocksdb.Options{Create: true, LockWait: 10 * time.Second})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child open:", err)
-		os.Exit(3)
-	}
-	s, err := objstore.Init(kv, objstore.Options{})
+	s, err := openCrashStore(dir, os.Getenv(crashTierEnv) != "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child init:", err)
 		os.Exit(3)
@@ -82,6 +108,11 @@ func crashChild(dir string) {
 }
 
 func TestCrashDuringCommits(t *testing.T) {
+	t.Run("rocksdb", func(t *testing.T) { crashRounds(t, false) })
+	t.Run("tier", func(t *testing.T) { crashRounds(t, true) })
+}
+
+func crashRounds(t *testing.T, tier bool) {
 	dir := t.TempDir()
 	rounds := 12
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
@@ -89,6 +120,9 @@ func TestCrashDuringCommits(t *testing.T) {
 	for r := 0; r < rounds; r++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+		if tier {
+			cmd.Env = append(cmd.Env, crashTierEnv+"=1")
+		}
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {
@@ -112,13 +146,9 @@ func TestCrashDuringCommits(t *testing.T) {
 			}
 			acked[f[0]] = id
 		}
-		kv, err := rocksdb.Open(dir, rocksdb.Options{})
+		s, err := openCrashStore(dir, tier)
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", r, err)
-		}
-		s, err := objstore.Open(kv, objstore.Options{})
-		if err != nil {
-			t.Fatalf("round %d: %v", r, err)
 		}
 		rep, err := s.Fsck(context.Background(), true)
 		if err != nil {
@@ -144,6 +174,15 @@ func TestCrashDuringCommits(t *testing.T) {
 			acked[ref] = got
 		}
 		s.Close()
+	}
+	if tier {
+		n := 0
+		s, _ := openCrashStore(dir, true)
+		s.KV().Scan([]byte{'C'}, func(k, v []byte) error { n++; return nil })
+		s.Close()
+		if n == 0 {
+			t.Fatal("no chunk reached the tier: the tier was not tested")
+		}
 	}
 	if len(acked) == 0 {
 		t.Fatal("no commit was acknowledged in any round: the test tested nothing")

@@ -1,0 +1,123 @@
+// Command git-remote-helios is the git remote helper for Helios stores:
+// git runs it for URLs of the form helios::/path/to/store (or
+// helios:///path/to/store) as
+//
+//	git-remote-helios <remote> <url>
+//
+// with $GIT_DIR set, and speaks gitremote-helpers(7) with it on stdin and
+// stdout (see package helper). The store directory holds the RocksDB
+// database in "db" (made by `helios init --store DIR`). Clones, fetches
+// and ls-remote open it read-only, so they run beside a push; a push opens
+// it for writing and waits for another writer's lock, saying so on stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/storeremote"
+	"github.com/helios-vcs/helios/objstore"
+	"github.com/helios-vcs/helios/objstore/rocksdb"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr))
+}
+
+// lockWait is how long a push waits for another writer.
+const lockWait = 10 * time.Minute
+
+func run(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, gitDir, stdin, stdout, stderr, nil)
+}
+
+// runWith is run with a hook that may wrap the Remote (tests inject delays
+// that way).
+func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer, wrap func(helper.Remote) helper.Remote) int {
+	var remote *storeremote.Remote
+	open := func(url string) (helper.Remote, error) {
+		dir, err := storePath(url)
+		if err != nil {
+			return nil, err
+		}
+		remote = storeremote.New(func(write bool) (*objstore.Store, error) {
+			return openStore(dir, write, stderr)
+		})
+		if wrap != nil {
+			return wrap(remote), nil
+		}
+		return remote, nil
+	}
+	code := helper.Main(ctx, args, gitDir, stdin, stdout, stderr, open)
+	if remote != nil {
+		if err := remote.Close(); err != nil {
+			fmt.Fprintf(stderr, "error: close store: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+// storePath turns the URL git passes into the store directory:
+// "/abs/path" (from helios::/abs/path), "helios:///abs/path", or a path
+// relative to the current directory. Remote hosts are not supported.
+func storePath(url string) (string, error) {
+	p := url
+	if rest, ok := strings.CutPrefix(url, "helios://"); ok {
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("%q: remote hosts are not supported, use helios::/path or helios:///path", url)
+		}
+		p = rest
+	}
+	if p == "" || strings.HasPrefix(p, "-") || strings.ContainsAny(p, "\x00\n\r") {
+		return "", fmt.Errorf("bad store path %q", url)
+	}
+	for _, c := range strings.Split(filepath.ToSlash(p), "/") {
+		if c == ".." {
+			return "", fmt.Errorf("store path %q must not contain \"..\"", url)
+		}
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "db")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("no helios store at %s; run helios init --store %s", abs, abs)
+		}
+		return "", err
+	}
+	return abs, nil
+}
+
+// openStore opens the store's database: read-only for reading (a frozen
+// view that runs beside a writer), else for writing, waiting for another
+// writer's lock with one message on stderr. (The same logic as the helios
+// command's.)
+func openStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error) {
+	kv, err := rocksdb.Open(filepath.Join(dir, "db"), rocksdb.Options{
+		ReadOnly: !write,
+		LockWait: lockWait,
+		OnWait: func() {
+			fmt.Fprintf(stderr, "helios: waiting for another process to release the store %s\n", dir)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s, err := objstore.Open(kv, objstore.Options{})
+	if err != nil {
+		kv.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return s, nil
+}
