@@ -286,6 +286,9 @@ type CommitOptions struct {
 	Author, Committer Signature
 	// AllowEmpty commits even when nothing changed.
 	AllowEmpty bool
+	// Actor is who the journal records for the ref move (default: the
+	// Store's Options.Actor).
+	Actor string
 }
 
 // ErrNothingToCommit is returned by Commit when the draft has no changes.
@@ -340,6 +343,7 @@ func (d *Draft) commitWith(o CommitOptions, hook func(ID)) (ID, error) {
 		}
 		ups = []RefUpdate{{Name: o.Ref, Old: old, New: id}}
 	}
+	d.w.Actor = o.Actor
 	err = d.w.commit(ups, func() error { return d.checkLinks() })
 	if err != nil {
 		return ZeroID, err

@@ -180,6 +180,17 @@ func (s *Store) SetSymbolicRef(name, target string) error {
 	var b Batch
 	b.Put(refKey(name), encodeSymbolic(target))
 	s.refCache.Delete(name)
+	if j := s.opts.Journal; j != nil {
+		s.journal.mu.Lock()
+		defer s.journal.mu.Unlock()
+		if err := j.Append(s.opts.Actor, []RefChange{{Name: name, Target: target}}, &b); err != nil {
+			j.Done(err)
+			return err
+		}
+		err := s.kv.Write(&b, true)
+		j.Done(err)
+		return err
+	}
 	return s.kv.Write(&b, s.opts.Durable)
 }
 

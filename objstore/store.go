@@ -31,6 +31,12 @@ type Options struct {
 	Tier *nvme.Log
 	// TierDevice, if set, is closed after Tier.
 	TierDevice io.Closer
+	// Journal, if set, records every ref change atomically with it (the
+	// audit log; see journal.go).
+	Journal Journal
+	// Actor names who changes refs through this Store (the OS user, say);
+	// the Journal records it unless a Writer or commit names another.
+	Actor string
 }
 
 // Settings are fixed when a store is made and kept in it (key "m" "settings").
@@ -84,6 +90,7 @@ type Store struct {
 	gcMu     sync.RWMutex
 	refLocks [refStripes]sync.Mutex
 	refCache sync.Map
+	journal  journalLock
 	// gcEpoch counts completed sweeps; a Draft made before a sweep re-checks
 	// that the unchanged objects it links to still exist (see Draft.Commit).
 	gcEpoch atomic.Uint64

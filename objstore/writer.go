@@ -44,6 +44,9 @@ type Writer struct {
 	// extra holds non-object operations (stat cache entries) that go into
 	// the commit's batch.
 	extra Batch
+	// Actor is who the journal records for this writer's ref changes
+	// (default: Options.Actor).
+	Actor string
 }
 
 // NewWriter starts a write.
@@ -283,6 +286,10 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 	}
 	unlock := s.lockRefs(names)
 	defer unlock()
+	if s.opts.Journal != nil {
+		s.journal.mu.Lock()
+		defer s.journal.mu.Unlock()
+	}
 	if locked != nil {
 		if err := locked(); err != nil {
 			return err
@@ -321,13 +328,34 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 	if err != nil {
 		return err
 	}
+	journaled := false
+	if j := s.opts.Journal; j != nil && len(updates) > 0 {
+		changes := make([]RefChange, len(updates))
+		for i, u := range updates {
+			cur, _ := s.refValue(names[i])
+			changes[i] = RefChange{Name: names[i], Old: cur, New: u.New}
+		}
+		actor := w.Actor
+		if actor == "" {
+			actor = s.opts.Actor
+		}
+		if err := j.Append(actor, changes, &b); err != nil {
+			j.Done(err)
+			return err
+		}
+		journaled = true
+	}
 	// Objects first in the batch: the order inside one atomic batch does not
 	// matter for crashes, but it keeps the log readable.
 	objs.ops = append(objs.ops, w.extra.ops...)
 	objs.ops = append(objs.ops, b.ops...)
 	objs.size += b.size + w.extra.size
 	if objs.Len() > 0 {
-		if err := s.kv.Write(&objs, s.opts.Durable); err != nil {
+		err := s.kv.Write(&objs, s.opts.Durable)
+		if journaled {
+			s.opts.Journal.Done(err)
+		}
+		if err != nil {
 			// The refs' true values are unknown to the cache now.
 			for _, name := range names {
 				s.refCache.Delete(name)
