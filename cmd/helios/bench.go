@@ -44,9 +44,11 @@ func benchCommand() *cli.Command {
 			{
 				Name:  "all",
 				Usage: "every store figure: commit, L1 hit, BLAKE3, RocksDB put/get, materialize, switch, snapshot",
-				Flags: []cli.Flag{jsonFlag, &cli.IntFlag{Name: "files", Value: 1000}},
+				Flags: []cli.Flag{jsonFlag, &cli.IntFlag{Name: "files", Value: 1000},
+					&cli.Float64Flag{Name: "scale", Value: 1, Usage: "multiply every iteration count (0.01 for a smoke run)"},
+				},
 				Action: func(c *cli.Context) error {
-					return runBenchAll(c.Int("files"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+					return runBenchAll(c.Int("files"), c.Float64("scale"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
 		},
@@ -121,32 +123,33 @@ type allReport struct {
 	Worktree objbench.WorktreeResult `json:"worktree"`
 }
 
-func runBenchAll(files int, asJSON bool, stdout, stderr io.Writer) error {
+func runBenchAll(files int, scale float64, asJSON bool, stdout, stderr io.Writer) error {
 	rep := allReport{Machine: thisMachine()}
+	n := func(x int) int { return max(int(float64(x)*scale), 3) }
 	progress := func(s string) { fmt.Fprintf(stderr, "bench: %s\n", s) }
 	progress("commit")
 	var err error
-	if rep.Commit.CommitResult, err = objbench.Commit(files, 5000, 1, false); err != nil {
+	if rep.Commit.CommitResult, err = objbench.Commit(files, n(5000), 1, false); err != nil {
 		return err
 	}
-	d, err := objbench.Commit(files, 300, 1, true)
+	d, err := objbench.Commit(files, n(300), 1, true)
 	if err != nil {
 		return err
 	}
-	g, err := objbench.Commit(files, 300, 8, true)
+	g, err := objbench.Commit(files, n(300), 8, true)
 	if err != nil {
 		return err
 	}
 	rep.Commit.Durable, rep.Commit.DurableGroup = &d, &g
 	progress("L1 hit, BLAKE3")
-	rep.L1Hit = objbench.CacheHit(20000)
-	rep.BLAKE3 = objbench.BLAKE3([]int{1 << 10, 4 << 10, 64 << 10, 1 << 20, 16 << 20}, 300*time.Millisecond)
+	rep.L1Hit = objbench.CacheHit(n(20000))
+	rep.BLAKE3 = objbench.BLAKE3([]int{1 << 10, 4 << 10, 64 << 10, 1 << 20, 16 << 20}, time.Duration(float64(300*time.Millisecond)*scale))
 	progress("rocksdb")
-	if rep.RocksDB, err = objbench.KV(5000); err != nil {
+	if rep.RocksDB, err = objbench.KV(n(5000)); err != nil {
 		return err
 	}
 	progress("worktree")
-	if rep.Worktree, err = objbench.Worktree(files, 200); err != nil {
+	if rep.Worktree, err = objbench.Worktree(files, n(200)); err != nil {
 		return err
 	}
 	if asJSON {

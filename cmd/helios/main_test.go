@@ -206,3 +206,23 @@ func TestCLITierStore(t *testing.T) {
 	mustRun(t, "fsck", "--store", store, "--full")
 	mustRun(t, "gc", "--store", store, "-q")
 }
+
+func TestBenchAllAndTierSmoke(t *testing.T) {
+	out := mustRun(t, "bench", "all", "--files", "60", "--scale", "0.01", "--json")
+	var all map[string]any
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"commit", "l1_hit", "blake3", "rocksdb", "worktree", "machine"} {
+		if _, ok := all[k]; !ok {
+			t.Errorf("bench all JSON lacks %q", k)
+		}
+	}
+	if out := mustRun(t, "bench", "all", "--files", "60", "--scale", "0.01"); !strings.Contains(out, "switch, 1 file differs") {
+		t.Errorf("bench all text = %q", out)
+	}
+	out = mustRun(t, "bench", "tier", "--blobs", "3", "--blob-size", "131072")
+	if !strings.Contains(out, "rocksdb-only") || !strings.Contains(out, "tier-pread") {
+		t.Errorf("bench tier text = %q", out)
+	}
+}
