@@ -229,9 +229,13 @@ func (e *e2e) checkClone(dir, src string) {
 
 func (e *e2e) commit(dir, msg string, files map[string]string) string {
 	e.t.Helper()
+	names := []string{"add", "--"}
 	for name, content := range files {
 		writeFile(e.t, filepath.Join(dir, name), content)
-		e.git(dir, "add", "--", name)
+		names = append(names, name)
+	}
+	if len(files) > 0 {
+		e.git(dir, names...)
 	}
 	e.git(dir, "commit", "-q", "--allow-empty", "-m", msg)
 	return e.git(dir, "rev-parse", "HEAD")

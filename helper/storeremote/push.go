@@ -1,0 +1,502 @@
+package storeremote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/objstore"
+)
+
+// Push implements helper.Remote.
+//
+// Every update is first checked against the ref's current git value (the
+// store is open for writing, so this process is its only writer and the
+// values cannot move under it); then the objects the store lacks are read,
+// blobs stored as they arrive, trees and commits converted once all are
+// in (children before parents); then one Writer.CommitGit applies the
+// accepted updates, their git values and the new mapping entries by
+// compare-and-swap on the states the refs held.
+func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
+	if err := r.ensure(true); err != nil {
+		return nil, err
+	}
+	s := r.store
+	results := make([]error, len(updates))
+	cur := make([]objstore.ID, len(updates)) // the state each ref holds now
+	for i, u := range updates {
+		ref, err := s.Ref(u.Name)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("storeremote: %w", err)
+		case ref.IsSymbolic():
+			results[i] = fmt.Errorf("%s is a symbolic ref in the store", u.Name)
+			continue
+		default:
+			cur[i] = ref.ID
+		}
+		var curOID objstore.GitOID
+		if !cur[i].IsZero() {
+			g, err := s.GitRef(u.Name)
+			if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+				return nil, fmt.Errorf("storeremote: %w", err)
+			}
+			if curOID, err = r.gitValue(u.Name, cur[i], g); err != nil {
+				return nil, err
+			}
+		}
+		if curOID != fromGit(u.Old) {
+			results[i] = helper.FetchFirst
+			if u.Lease {
+				results[i] = helper.StaleInfo
+			}
+		}
+	}
+	if failed(results) && opts.Atomic {
+		return atomicFail(results), nil
+	}
+	if opts.DryRun {
+		return results, nil
+	}
+	c := &pushConv{r: r, s: s, w: s.NewWriter(), known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
+	defer c.w.Abort()
+	if err := c.receive(ctx, objects); err != nil {
+		return nil, err
+	}
+	// Resolve each new value to the state its ref will hold.
+	var refUpdates []objstore.RefUpdate
+	var idx []int
+	for i, u := range updates {
+		if results[i] != nil {
+			continue
+		}
+		ru := objstore.RefUpdate{Name: u.Name, Old: cur[i]}
+		if !u.New.IsZero() {
+			state, err := c.refState(fromGit(u.New))
+			if err != nil {
+				results[i] = err
+				continue
+			}
+			ru.New = state
+		}
+		refUpdates = append(refUpdates, ru)
+		idx = append(idx, i)
+	}
+	if failed(results) && opts.Atomic {
+		return atomicFail(results), nil
+	}
+	r.pushed = true
+	for {
+		err := c.w.CommitGit(c.batch(updates, refUpdates, idx), refUpdates...)
+		var conflict *objstore.RefConflictError
+		if !errors.As(err, &conflict) {
+			if err != nil {
+				return nil, fmt.Errorf("storeremote: push: %w", err)
+			}
+			break
+		}
+		// Another writer in this process moved a ref after the check: that
+		// update lost, the others may still land together.
+		k := -1
+		for j, ru := range refUpdates {
+			if ru.Name == conflict.Name {
+				k = j
+			}
+		}
+		if k < 0 {
+			return nil, fmt.Errorf("storeremote: push: %w", err)
+		}
+		i := idx[k]
+		results[i] = helper.FetchFirst
+		if updates[i].Lease {
+			results[i] = helper.StaleInfo
+		}
+		if opts.Atomic {
+			return atomicFail(results), nil
+		}
+		refUpdates = append(refUpdates[:k], refUpdates[k+1:]...)
+		idx = append(idx[:k], idx[k+1:]...)
+	}
+	if err := r.fixHead(updates, results); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func failed(results []error) bool {
+	for _, e := range results {
+		if e != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func atomicFail(results []error) []error {
+	for i := range results {
+		if results[i] == nil {
+			results[i] = helper.AtomicFailed
+		}
+	}
+	return results
+}
+
+// fixHead points HEAD at a branch when its target does not exist (a new
+// store's HEAD names refs/heads/main): at the first branch pushed now,
+// so that clones check out what was pushed.
+func (r *Remote) fixHead(updates []helper.RefUpdate, results []error) error {
+	head, err := r.store.Ref("HEAD")
+	if err != nil || !head.IsSymbolic() {
+		return nil // no HEAD, or a detached one: leave it
+	}
+	if _, err := r.store.Ref(head.Target); err == nil {
+		return nil
+	}
+	for i, u := range updates {
+		if results[i] == nil && !u.New.IsZero() && strings.HasPrefix(u.Name, "refs/heads/") {
+			if err := r.store.SetSymbolicRef("HEAD", u.Name); err != nil {
+				return fmt.Errorf("storeremote: set HEAD: %w", err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// pushConv stores pushed git objects as store objects.
+type pushConv struct {
+	r *Remote
+	s *objstore.Store
+	w *objstore.Writer
+	// objs are the mapping entries this push writes.
+	objs []mapped
+	// known holds objects mapped in the store or in this push.
+	known map[objstore.GitOID]objstore.GitObject
+	// pending holds trees, commits and tags read but not converted yet.
+	pending map[objstore.GitOID]gitobj.Object
+	// states memoizes synthetic states of refs to trees and blobs.
+	states map[objstore.GitOID]objstore.ID
+}
+
+type mapped struct {
+	oid objstore.GitOID
+	o   objstore.GitObject
+}
+
+func (c *pushConv) record(oid objstore.GitOID, o objstore.GitObject) {
+	c.known[oid] = o
+	c.objs = append(c.objs, mapped{oid, o})
+}
+
+// batch returns the mapping entries of a commit of refUpdates (updates[idx[k]]
+// is refUpdates[k]): the objects this push stored, the objects List
+// exported (states made inside helios, now given their git ids for good),
+// and the refs' git values.
+func (c *pushConv) batch(updates []helper.RefUpdate, refUpdates []objstore.RefUpdate, idx []int) *objstore.GitBatch {
+	gb := &objstore.GitBatch{}
+	for _, m := range c.objs {
+		gb.PutObject(m.oid, m.o)
+	}
+	for oid, o := range c.r.exp {
+		gb.PutObject(oid, o)
+	}
+	for k, ru := range refUpdates {
+		if ru.New.IsZero() {
+			gb.DeleteRef(ru.Name)
+			continue
+		}
+		gb.SetRef(ru.Name, fromGit(updates[idx[k]].New), ru.New)
+	}
+	return gb
+}
+
+// receive reads the objects the store lacks: blobs are stored at once,
+// the rest is kept for convert.
+func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) error {
+	var missing []gitobj.OID
+	for _, id := range objects.IDs() {
+		oid := fromGit(id)
+		if _, ok := c.known[oid]; ok {
+			continue
+		}
+		o, ok, err := c.s.GitLookup(oid)
+		if err != nil {
+			return fmt.Errorf("storeremote: %w", err)
+		}
+		if ok {
+			c.known[oid] = o
+			continue
+		}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	// Reading (git cat-file, id and fsck checks) and storing (hashing,
+	// chunking, the store's writes) overlap: a second goroutine stores.
+	objs := make(chan gitobj.Object, 256)
+	var failed atomic.Pointer[error]
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		for obj := range objs {
+			if failed.Load() != nil {
+				continue
+			}
+			oid := fromGit(obj.OID)
+			if obj.Type != gitobj.Blob {
+				c.pending[oid] = obj
+				continue
+			}
+			id, err := c.w.PutBlob(obj.Data)
+			if err != nil {
+				err = fmt.Errorf("storeremote: %w", err)
+				failed.Store(&err)
+				continue
+			}
+			c.record(oid, objstore.GitObject{Type: objstore.GitBlob, ID: id})
+		}
+	}()
+	err := objects.Read(ctx, missing, func(obj gitobj.Object) error {
+		if e := failed.Load(); e != nil {
+			return *e
+		}
+		objs <- obj
+		return nil
+	})
+	close(objs)
+	<-stored
+	if err != nil {
+		return err
+	}
+	if e := failed.Load(); e != nil {
+		return *e
+	}
+	todo := make([]objstore.GitOID, 0, len(c.pending))
+	for oid := range c.pending {
+		todo = append(todo, oid)
+	}
+	for _, oid := range todo {
+		if _, err := c.resolve(oid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolve returns the mapping of oid, converting it (and, first, what it
+// names) if it was pushed, else looking it up in the store or among the
+// exported objects. A missing object is an error.
+func (c *pushConv) resolve(oid objstore.GitOID) (objstore.GitObject, error) {
+	if o, ok := c.known[oid]; ok {
+		return o, nil
+	}
+	if obj, ok := c.pending[oid]; ok {
+		return c.convert(oid, obj)
+	}
+	if o, ok := c.r.exp[oid]; ok {
+		return o, nil
+	}
+	o, ok, err := c.s.GitLookup(oid)
+	if err != nil {
+		return o, fmt.Errorf("storeremote: %w", err)
+	}
+	if !ok {
+		return o, fmt.Errorf("missing object %v", oid)
+	}
+	c.known[oid] = o
+	return o, nil
+}
+
+// convert stores one pushed tree, commit or tag. Commits are converted
+// with an explicit stack: a history can be longer than a goroutine's
+// recursion should go.
+func (c *pushConv) convert(oid objstore.GitOID, obj gitobj.Object) (objstore.GitObject, error) {
+	switch obj.Type {
+	case gitobj.Tree:
+		return c.convertTree(oid, obj.Data)
+	case gitobj.Tag:
+		target, typ, err := tagTarget(obj.Data)
+		if err != nil {
+			return objstore.GitObject{}, err
+		}
+		delete(c.pending, oid)
+		t, err := c.resolve(target)
+		if err != nil {
+			return t, err
+		}
+		if t.Type != typ {
+			return t, fmt.Errorf("tag %v names %v as a %v, it is a %v", oid, target, typ, t.Type)
+		}
+		o := objstore.GitObject{Type: objstore.GitTag, Raw: obj.Data}
+		c.record(oid, o)
+		return o, nil
+	case gitobj.Commit:
+		stack := []objstore.GitOID{oid}
+		for len(stack) > 0 {
+			top := stack[len(stack)-1]
+			if _, ok := c.known[top]; ok {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			raw := c.pending[top].Data
+			_, parents, err := commitLinks(raw)
+			if err != nil {
+				return objstore.GitObject{}, err
+			}
+			ready := true
+			for _, p := range parents {
+				if _, ok := c.known[p]; ok {
+					continue
+				}
+				if po, ok := c.pending[p]; ok && po.Type == gitobj.Commit {
+					stack = append(stack, p)
+					ready = false
+				}
+			}
+			if !ready {
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			if _, err := c.convertCommit(top, raw); err != nil {
+				return objstore.GitObject{}, err
+			}
+		}
+		return c.known[oid], nil
+	}
+	return objstore.GitObject{}, fmt.Errorf("object %v has unexpected type %v", oid, obj.Type)
+}
+
+// convertCommit stores a commit whose parents are all known or in the
+// store.
+func (c *pushConv) convertCommit(oid objstore.GitOID, raw []byte) (objstore.GitObject, error) {
+	cm, err := gitobj.DecodeCommit(gitobj.SHA1, raw)
+	if err != nil {
+		return objstore.GitObject{}, fmt.Errorf("commit %v: %w", oid, err)
+	}
+	delete(c.pending, oid)
+	tree, err := c.resolve(fromGit(cm.Tree))
+	if err != nil {
+		return tree, err
+	}
+	if tree.Type != objstore.GitTree {
+		return tree, fmt.Errorf("commit %v names %v as its tree, it is a %v", oid, cm.Tree, tree.Type)
+	}
+	st := &objstore.State{
+		Root:      tree.ID,
+		Author:    parseIdent(cm.Author),
+		Committer: parseIdent(cm.Committer),
+		Message:   string(cm.Message),
+	}
+	for _, p := range cm.Parents {
+		po, err := c.resolve(fromGit(p))
+		if err != nil {
+			return po, err
+		}
+		if po.Type != objstore.GitCommit {
+			return po, fmt.Errorf("commit %v names %v as a parent, it is a %v", oid, p, po.Type)
+		}
+		st.Parents = append(st.Parents, po.ID)
+	}
+	id, err := c.w.PutState(st)
+	if err != nil {
+		return objstore.GitObject{}, fmt.Errorf("storeremote: %w", err)
+	}
+	o := objstore.GitObject{Type: objstore.GitCommit, ID: id, Raw: raw}
+	c.record(oid, o)
+	return o, nil
+}
+
+// convertTree stores a tree after the trees and blobs it names.
+func (c *pushConv) convertTree(oid objstore.GitOID, raw []byte) (objstore.GitObject, error) {
+	delete(c.pending, oid)
+	var t objstore.Tree
+	err := eachTreeEntry(raw, func(e treeEntry) error {
+		mode, ok := storeMode(e.mode)
+		if !ok {
+			return fmt.Errorf("tree %v: entry %q has mode %o", oid, e.name, e.mode)
+		}
+		ent := objstore.Entry{Name: string(e.name), Mode: mode}
+		if k := entryKind(e.mode); k == 0 {
+			copy(ent.ID[:], e.oid[:])
+		} else {
+			child, err := c.resolve(e.oid)
+			if err != nil {
+				return err
+			}
+			if child.Type != k {
+				return fmt.Errorf("tree %v names %v as a %v, it is a %v", oid, e.oid, k, child.Type)
+			}
+			ent.ID = child.ID
+		}
+		t.Entries = append(t.Entries, ent)
+		return nil
+	})
+	if err != nil {
+		return objstore.GitObject{}, err
+	}
+	id, err := c.w.PutTree(&t)
+	if err != nil {
+		return objstore.GitObject{}, fmt.Errorf("tree %v: %w", oid, err)
+	}
+	o := objstore.GitObject{Type: objstore.GitTree, ID: id, Raw: raw}
+	c.record(oid, o)
+	return o, nil
+}
+
+// refState is the state a ref with git value oid holds: the commit's,
+// through any tags; a synthetic state for a tree or a blob.
+func (c *pushConv) refState(oid objstore.GitOID) (objstore.ID, error) {
+	start := oid
+	for range 32 {
+		o, err := c.resolve(oid)
+		if err != nil {
+			return objstore.ZeroID, err
+		}
+		switch o.Type {
+		case objstore.GitCommit:
+			return o.ID, nil
+		case objstore.GitTag:
+			if oid, _, err = tagTarget(o.Raw); err != nil {
+				return objstore.ZeroID, err
+			}
+			continue
+		}
+		return c.synthetic(start, o)
+	}
+	return objstore.ZeroID, errors.New("tag chain too long")
+}
+
+// synthetic makes the state that holds a ref to a tree or a blob: its
+// root is the tree, or a tree with the blob as "blob". Its fields are
+// fixed, so the same target always gives the same state.
+func (c *pushConv) synthetic(oid objstore.GitOID, o objstore.GitObject) (objstore.ID, error) {
+	if id, ok := c.states[oid]; ok {
+		return id, nil
+	}
+	root := o.ID
+	if o.Type == objstore.GitBlob {
+		var err error
+		root, err = c.w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "blob", Mode: objstore.ModeFile, ID: o.ID}}})
+		if err != nil {
+			return root, fmt.Errorf("storeremote: %w", err)
+		}
+	}
+	sig := objstore.Signature{Name: "helios", When: time.Unix(0, 0).UTC()}
+	id, err := c.w.PutState(&objstore.State{Root: root, Author: sig, Committer: sig,
+		Message: "helios: holds a git ref to " + o.Type.String() + " " + oid.String() + "\n"})
+	if err != nil {
+		return id, fmt.Errorf("storeremote: %w", err)
+	}
+	if c.states == nil {
+		c.states = map[objstore.GitOID]objstore.ID{}
+	}
+	c.states[oid] = id
+	return id, nil
+}

@@ -1,0 +1,178 @@
+package objstore_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/helios-vcs/helios/objstore"
+)
+
+func oidOf(b byte) objstore.GitOID {
+	var o objstore.GitOID
+	for i := range o {
+		o[i] = b
+	}
+	return o
+}
+
+func TestGitMapRoundTrip(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	w := s.NewWriter()
+	blob, err := w.PutBlob([]byte("hello\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "a", Mode: objstore.ModeFile, ID: blob}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := w.PutState(&objstore.State{Root: tree, Message: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g objstore.GitBatch
+	objs := map[objstore.GitOID]objstore.GitObject{
+		oidOf(1): {Type: objstore.GitBlob, ID: blob},
+		oidOf(2): {Type: objstore.GitTree, ID: tree, Raw: []byte("100644 a\x00...")},
+		oidOf(3): {Type: objstore.GitCommit, ID: state, Raw: []byte("tree x\n\nm")},
+		oidOf(4): {Type: objstore.GitTag, Raw: []byte("object y\ntype commit\n")},
+		// A second commit for the same state (a signed variant): the
+		// reverse map keeps the first.
+		oidOf(5): {Type: objstore.GitCommit, ID: state, Raw: []byte("tree x\ngpgsig z\n\nm")},
+	}
+	for _, b := range []byte{1, 2, 3, 4, 5} {
+		g.PutObject(oidOf(b), objs[oidOf(b)])
+	}
+	g.SetRef("refs/heads/main", oidOf(3), state)
+	g.SetRef("refs/tags/v1", oidOf(4), state)
+	if g.Len() == 0 {
+		t.Fatal("empty batch")
+	}
+	// Before the commit nothing is visible.
+	if _, err := s.GitObject(oidOf(1)); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("got %v before commit, want not found", err)
+	}
+	if err := w.CommitGit(&g, objstore.RefUpdate{Name: "refs/heads/main", New: state}, objstore.RefUpdate{Name: "refs/tags/v1", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	for oid, want := range objs {
+		got, err := s.GitObject(oid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != want.Type || got.ID != want.ID || !bytes.Equal(got.Raw, want.Raw) {
+			t.Errorf("%v: got %+v, want %+v", oid, got, want)
+		}
+		if _, ok, err := s.GitLookup(oid); err != nil || !ok {
+			t.Errorf("%v: lookup %v %v", oid, ok, err)
+		}
+	}
+	for _, c := range []struct {
+		k    objstore.Kind
+		id   objstore.ID
+		want objstore.GitOID
+	}{{objstore.KindBlob, blob, oidOf(1)}, {objstore.KindTree, tree, oidOf(2)}, {objstore.KindState, state, oidOf(3)}} {
+		if got, err := s.GitOID(c.k, c.id); err != nil || got != c.want {
+			t.Errorf("GitOID(%v) = %v, %v; want %v", c.k, got, err, c.want)
+		}
+	}
+	refs, err := s.GitRefs("refs/")
+	if err != nil || len(refs) != 2 || refs[0].Name != "refs/heads/main" || refs[0].OID != oidOf(3) || refs[1].OID != oidOf(4) || refs[1].State != state {
+		t.Fatalf("got refs %+v, %v", refs, err)
+	}
+	if r, err := s.GitRef("refs/tags/v1"); err != nil || r.OID != oidOf(4) {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+
+	// Deleting a ref's git value goes with the ref.
+	var del objstore.GitBatch
+	del.DeleteRef("refs/tags/v1")
+	if err := s.NewWriter().CommitGit(&del, objstore.RefUpdate{Name: "refs/tags/v1", Old: state}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GitRef("refs/tags/v1"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("got %v, want not found", err)
+	}
+	if got := oidOf(0xab).String(); got != "abababababababababababababababababababab" || !(objstore.GitOID{}).IsZero() {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// A lost compare-and-swap writes none of the mapping entries.
+func TestGitMapAtomicWithRefs(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	w := s.NewWriter()
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "x", Mode: objstore.ModeFile, ID: blob}}})
+	state, _ := w.PutState(&objstore.State{Root: tree})
+	var g objstore.GitBatch
+	g.PutObject(oidOf(7), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+	g.SetRef("refs/heads/x", oidOf(9), state)
+	err := w.CommitGit(&g, objstore.RefUpdate{Name: "refs/heads/x", Old: state, New: state})
+	var conflict *objstore.RefConflictError
+	if !errors.As(err, &conflict) {
+		t.Fatalf("got %v, want a ref conflict", err)
+	}
+	for _, oid := range []objstore.GitOID{oidOf(7)} {
+		if _, err := s.GitObject(oid); !errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("mapping written by a failed commit: %v", err)
+		}
+	}
+	if _, err := s.GitOID(objstore.KindBlob, blob); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("reverse entry written by a failed commit: %v", err)
+	}
+	// The same batch commits once the update is right.
+	if err := w.CommitGit(&g, objstore.RefUpdate{Name: "refs/heads/x", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GitRef("refs/heads/x"); err != nil || r.OID != oidOf(9) {
+		t.Fatalf("got %+v %v", r, err)
+	}
+	// An entry can outlive its store object (gc does not know the map):
+	// GitLookup says so.
+	var g2 objstore.GitBatch
+	var missing objstore.ID
+	missing[0] = 1
+	g2.PutObject(oidOf(8), objstore.GitObject{Type: objstore.GitTree, ID: missing, Raw: []byte{}})
+	if err := s.NewWriter().CommitGit(&g2); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.GitLookup(oidOf(8)); err != nil || ok {
+		t.Fatalf("lookup of a mapping whose tree is gone: %v %v", ok, err)
+	}
+	if _, ok, err := s.GitLookup(oidOf(6)); err != nil || ok {
+		t.Fatalf("lookup of an unknown oid: %v %v", ok, err)
+	}
+}
+
+func TestGitMapCorruptEntries(t *testing.T) {
+	kv := objstore.NewMemKV()
+	s := newStore(t, kv)
+	var b objstore.Batch
+	o := oidOf(1)
+	b.Put(append([]byte{'g', 'o'}, o[:]...), []byte{9, 9})
+	b.Put([]byte("grrefs/heads/bad"), []byte{1, 2})
+	id := objstore.ID{}
+	b.Put(append([]byte{'g', 'i', byte(objstore.KindBlob)}, id[:]...), []byte{1})
+	if err := kv.Write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GitObject(o); !errors.Is(err, objstore.ErrBadGitMap) {
+		t.Errorf("object: got %v", err)
+	}
+	if _, err := s.GitRef("refs/heads/bad"); !errors.Is(err, objstore.ErrBadGitMap) {
+		t.Errorf("ref: got %v", err)
+	}
+	if _, err := s.GitRefs(""); !errors.Is(err, objstore.ErrBadGitMap) {
+		t.Errorf("refs: got %v", err)
+	}
+	if _, err := s.GitOID(objstore.KindBlob, id); !errors.Is(err, objstore.ErrBadGitMap) {
+		t.Errorf("reverse: got %v", err)
+	}
+	for typ, want := range map[objstore.GitType]string{objstore.GitCommit: "commit", objstore.GitTree: "tree", objstore.GitBlob: "blob", objstore.GitTag: "tag", 9: "gittype(9)"} {
+		if typ.String() != want {
+			t.Errorf("got %q, want %q", typ.String(), want)
+		}
+	}
+}

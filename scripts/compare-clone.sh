@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# compare-clone.sh: git-remote-helios against git's own file:// transport,
+# both sides measured in the same run on the same machine.
+#
+#   scripts/compare-clone.sh [REPO]
+#
+# Without REPO it generates a history with scripts/gen-history.py
+# (COMMITS=3000 FILES=1000 by default, repacked like a real repository).
+# It measures:
+#   push      all branches and tags into an empty store   vs  git push file:// into an empty bare repo
+#   clone     git clone --mirror helios::STORE            vs  git clone --mirror file://BARE
+#   push1     a one-commit push (median of 3)              vs  the same over file://
+#   fetch1    a one-commit fetch (median of 3)             vs  the same over file://
+#   size      du of the store directory                    vs  du of the bare repository
+# and prints one JSON object per pair with the ratio helios/file (< 1: helios is faster/smaller).
+# HELIOS_PROFILE=DIR writes CPU profiles of the helper's push and clone there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bin=$work/bin
+(cd "$root" && go build -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
+export PATH=$bin:$PATH
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=$work/gitconfig HOME=$work
+git config --global user.name bench
+git config --global user.email bench@example.com
+
+if [ $# -ge 1 ]; then
+	src=$(cd "$1" && pwd)
+	what="repo $src"
+else
+	commits=${COMMITS:-3000}
+	files=${FILES:-1000}
+	src=$work/src
+	git init -q -b main "$src"
+	python3 "$root/scripts/gen-history.py" "$commits" "$files" 1 | git -C "$src" fast-import --quiet --done
+	git -C "$src" repack -adq
+	git -C "$src" checkout -q main
+	what="generated history: $commits commits, $files files (scripts/gen-history.py, seed 1)"
+fi
+echo "# $what; $(git -C "$src" rev-list --all --count) commits, $(git -C "$src" for-each-ref | wc -l) refs, git $(git --version | cut -d' ' -f3)" >&2
+
+now() { date +%s%N; }
+# elapsed CMD...: run CMD quietly, print seconds.
+elapsed() {
+	local s e
+	s=$(now)
+	"$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	e=$(now)
+	awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }'
+}
+pair() { # name helios file unit
+	awk -v n="$1" -v h="$2" -v f="$3" -v u="$4" 'BEGIN { printf "{\"op\": \"%s\", \"helios\": %s, \"file\": %s, \"unit\": \"%s\", \"ratio\": %.2f}\n", n, h, f, u, (f > 0 ? h / f : 0) }'
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+store=$work/store
+bare=$work/bare.git
+helios init -q --store "$store"
+git init -q --bare "$bare"
+git -C "$bare" symbolic-ref HEAD "$(git -C "$src" symbolic-ref HEAD)"
+refspecs=('refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*')
+
+prof() { if [ -n "${HELIOS_PROFILE:-}" ]; then mkdir -p "$HELIOS_PROFILE"; echo "HELIOS_HELPER_CPUPROFILE=$HELIOS_PROFILE/$1.prof"; else echo "HELIOS_UNUSED=1"; fi; }
+
+tf=$(elapsed git -C "$src" push -q "file://$bare" "${refspecs[@]}")
+th=$(elapsed env "$(prof push)" git -C "$src" push -q "helios::$store" "${refspecs[@]}")
+pair push "$th" "$tf" s
+
+tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
+th=$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")
+pair clone "$th" "$tf" s
+if [ "$(git -C "$work/clone-file" rev-list --objects --all | sort | md5sum)" != "$(git -C "$work/clone-helios" rev-list --objects --all | sort | md5sum)" ]; then
+	echo "clone over helios differs from clone over file://" >&2
+	exit 1
+fi
+
+# One-commit push and fetch, three rounds.
+git clone -q "file://$bare" "$work/w"
+head=$(git -C "$work/w" symbolic-ref --short HEAD)
+p_h=() p_f=() f_h=() f_f=()
+for i in 1 2 3; do
+	f=$(git -C "$work/w" ls-files | sed -n "$((i * 7))p")
+	echo "edit $i" >>"$work/w/$f"
+	git -C "$work/w" commit -qam "one commit $i"
+	p_f+=("$(elapsed git -C "$work/w" push -q "file://$bare" "$head")")
+	p_h+=("$(elapsed git -C "$work/w" push -q "helios::$store" "$head")")
+	f_f+=("$(elapsed git -C "$work/clone-file" fetch -q "file://$bare" "+refs/heads/*:refs/heads/*")")
+	f_h+=("$(elapsed git -C "$work/clone-helios" fetch -q "helios::$store" "+refs/heads/*:refs/heads/*")")
+done
+pair push1 "$(median "${p_h[@]}")" "$(median "${p_f[@]}")" s
+pair fetch1 "$(median "${f_h[@]}")" "$(median "${f_f[@]}")" s
+pair size "$(du -sb "$store" | cut -f1)" "$(du -sb "$bare" | cut -f1)" bytes
