@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -251,6 +252,8 @@ type GCReport struct {
 	Deleted      map[string]int `json:"deleted"`
 	DeletedBytes int64          `json:"deleted_bytes"`
 	StaleStats   int            `json:"stale_stat_entries"`
+	// GitEntries counts git mapping entries deleted with their objects.
+	GitEntries int `json:"git_entries_deleted"`
 	// Tier is what compacting the block tier did (nil without a tier).
 	Tier *nvme.CompactStats `json:"tier,omitempty"`
 }
@@ -351,6 +354,12 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	if err := s.sweepGitMap(m, &b, flush, rep); err != nil {
+		return nil, err
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
 	if s.tier != nil {
 		cs, err := s.compactTier()
 		if err != nil {
@@ -368,4 +377,53 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// sweepGitMap deletes git mapping entries ('g' 'o' and 'g' 'i', see
+// gitmap.go) whose store object gc just deleted. Tag entries map to no store
+// object and stay; ref entries go with their refs.
+func (s *Store) sweepGitMap(m *marker, b *Batch, flush func() error, rep *GCReport) error {
+	var dead [][]byte
+	err := s.kv.Scan([]byte{prefixGit, gitObjectKey}, func(key, v []byte) error {
+		if len(v) < 34 {
+			return nil
+		}
+		k := GitType(v[1]).storeKind()
+		if k == 0 {
+			return nil
+		}
+		var id ID
+		copy(id[:], v[2:34])
+		if !m.seen[objRef{k, id}] {
+			dead = append(dead, bytes.Clone(key))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.kv.Scan([]byte{prefixGit, gitReverseKey}, func(key, v []byte) error {
+		if len(key) != 3+32 {
+			return nil
+		}
+		var id ID
+		copy(id[:], key[3:])
+		if !m.seen[objRef{Kind(key[2]), id}] {
+			dead = append(dead, bytes.Clone(key))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range dead {
+		b.Delete(k)
+		if b.Len() >= 10000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	rep.GitEntries = len(dead)
+	return nil
 }

@@ -42,9 +42,10 @@ import (
 //
 // Entries are written in the same atomic batch as the objects and refs they
 // describe (Writer.CommitGit), so a crash leaves no mapping without its
-// objects. GC does not know the map: an entry can outlive the store object
-// it names (GitLookup checks), and entries are never deleted except the ref
-// entries, which a push deletes with their ref.
+// objects. GC deletes the 'o' and 'i' entries of the objects it deletes
+// (gc.go); tag entries, which name no store object, stay, and ref entries
+// go with their refs. An entry can still outlive its object between a
+// crash and the next gc, which GitLookup checks.
 
 // GitOID is a SHA-1 git object id.
 type GitOID [20]byte

@@ -2,6 +2,7 @@ package objstore_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
@@ -174,5 +175,55 @@ func TestGitMapCorruptEntries(t *testing.T) {
 		if typ.String() != want {
 			t.Errorf("got %q, want %q", typ.String(), want)
 		}
+	}
+}
+
+// TestGCSweepsGitMap: when gc deletes a state, tree or blob, the git
+// entries that map to it go too; tag entries and live entries stay.
+func TestGCSweepsGitMap(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	put := func(content string, oidBase byte, ref string) objstore.ID {
+		w := s.NewWriter()
+		blob, _ := w.PutBlob([]byte(content))
+		tree, _ := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "f", Mode: objstore.ModeFile, ID: blob}}})
+		state, _ := w.PutState(&objstore.State{Root: tree, Message: content})
+		var g objstore.GitBatch
+		g.PutObject(oidOf(oidBase), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+		g.PutObject(oidOf(oidBase+1), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: []byte("t")})
+		g.PutObject(oidOf(oidBase+2), objstore.GitObject{Type: objstore.GitCommit, ID: state, Raw: []byte("c")})
+		if err := w.CommitGit(&g, objstore.RefUpdate{Name: ref, New: state}); err != nil {
+			t.Fatal(err)
+		}
+		return state
+	}
+	put("live", 10, "refs/heads/main")
+	dead := put("dead", 20, "refs/heads/tmp")
+	var g objstore.GitBatch
+	g.PutObject(oidOf(30), objstore.GitObject{Type: objstore.GitTag, Raw: []byte("object x\n")})
+	if err := s.NewWriter().CommitGit(&g); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRefs(objstore.RefUpdate{Name: "refs/heads/tmp", Old: dead}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.GC(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.GitEntries != 6 { // three objects and their three reverse entries
+		t.Errorf("gc deleted %d git entries, want 6", rep.GitEntries)
+	}
+	for _, b := range []byte{20, 21, 22} {
+		if _, err := s.GitObject(oidOf(b)); !errors.Is(err, objstore.ErrNotFound) {
+			t.Errorf("entry %d of a collected object survived: %v", b, err)
+		}
+	}
+	for _, b := range []byte{10, 11, 12, 30} {
+		if _, err := s.GitObject(oidOf(b)); err != nil {
+			t.Errorf("live entry %d lost: %v", b, err)
+		}
+	}
+	if _, err := s.GitOID(objstore.KindState, dead); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("reverse entry of a collected state survived: %v", err)
 	}
 }

@@ -85,11 +85,17 @@ func (w *Writer) done() {
 	}
 }
 
-func (w *Writer) reset() {
+// resetObjects forgets the pending objects (after they were written).
+func (w *Writer) resetObjects() {
 	clear(w.pending)
 	w.pending = w.pending[:0]
 	clear(w.inBatch)
 	w.size = 0
+}
+
+// reset forgets everything, the commit's extra operations too.
+func (w *Writer) reset() {
+	w.resetObjects()
 	w.extra.Reset()
 }
 
@@ -256,7 +262,7 @@ func (w *Writer) Flush() error {
 		}
 	}
 	w.afterWrite(n, b.Size())
-	w.reset()
+	w.resetObjects()
 	return nil
 }
 

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/helios-vcs/helios/objstore"
+)
+
+// BenchmarkRoundTrip is the per-request cost of the protocol: a status
+// request over the store's socket.
+func BenchmarkRoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	s, err := openRocks(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := serveStoreB(b, dir, s)
+	c, err := Dial(f, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Refs("refs/heads/"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSnapshot1000 is a snapshot through the server after a one-line
+// edit in a 1,000-file tree, without process start (see
+// scripts/bench-snapshot.sh for the whole command).
+func BenchmarkSnapshot1000(b *testing.B) {
+	dir := b.TempDir()
+	s, err := openRocks(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := serveStoreB(b, dir, s)
+	wt := filepath.Join(b.TempDir(), "wt")
+	for i := range 1000 {
+		p := filepath.Join(wt, fmt.Sprintf("d%d/s%d/f%d.go", i%20, i%3, i))
+		os.MkdirAll(filepath.Dir(p), 0o777)
+		os.WriteFile(p, fmt.Appendf(nil, "package p\n// %d\n", i), 0o644)
+	}
+	c, err := Dial(f, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Snapshot(SnapshotRequest{Dir: wt, Ref: "refs/heads/main"}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		b.StopTimer()
+		p := filepath.Join(wt, fmt.Sprintf("d%d/s%d/f%d.go", i%20, i%3, i%1000))
+		fh, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		fmt.Fprintf(fh, "// edit %d\n", i)
+		fh.Close()
+		b.StartTimer()
+		res, err := c.Snapshot(SnapshotRequest{Dir: wt, Ref: "refs/heads/main"})
+		if err != nil || !res.Changed {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+func serveStoreB(b *testing.B, dir string, s *objstore.Store) string {
+	lock, err := LockServer(dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := Listen(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Options{Store: s})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	b.Cleanup(func() { srv.Shutdown(); <-done; s.Close(); lock.Release() })
+	return dir
+}

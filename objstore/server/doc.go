@@ -1,0 +1,125 @@
+// Package server is the resident store process and its client: one process
+// per store holds the database open ("helios serve") and short-lived
+// commands talk to it over a Unix socket in the store directory, so that a
+// command costs a round trip instead of a database open (20-30 ms and
+// ~50 KB written by RocksDB each time; see DESIGN.md, "A resident store
+// process").
+//
+// # Files in the store directory
+//
+//	serve.sock   the Unix socket (mode 0600)
+//	serve.lock   flock'ed (exclusive) by the running server for its lifetime
+//	serve.start  flock'ed by a client while it starts a server
+//	serve.log    stderr of servers started on demand
+//
+// A server takes serve.lock (waiting for a previous one that is shutting
+// down), removes any serve.sock left behind, opens the store, listens; at
+// the end it unlinks the socket, closes the store, and only then lets go of
+// the lock. The kernel drops the lock of a killed server, so a socket
+// without a lock holder is stale and the next server replaces it; a client
+// that finds it sees ECONNREFUSED and starts a server.
+//
+// Start on demand (Connect): dial; if nothing answers, take serve.start,
+// dial again (a racing client may have started one meanwhile), otherwise
+// spawn "helios serve" in its own session and dial until it answers (the
+// server listens only once the store is open). Ten racing commands thus
+// start one server. A path too long for sockaddr_un (107 bytes) is reached
+// as /proc/self/fd/N/serve.sock through a descriptor of the directory.
+//
+// # Framing
+//
+// Both directions carry frames:
+//
+//	uint32 little-endian n | kind (1 byte) | payload (n-1 bytes, at most 16 MiB)
+//
+//	'h' hello    client → server, first frame: protocol version (uvarint),
+//	             build identity (string; empty accepts any server)
+//	'q' query    client → server: operation (1 byte), then its arguments
+//	'r' result   server → client: the operation's results
+//	'e' error    server → client: code (1 byte), message (string), and for
+//	             code 2 (ref conflict) the ref name and the wanted and
+//	             found IDs
+//	'd' data     a piece (≤ 64 KiB) of a streamed value, before its 'r'
+//	'z' end      end of a client → server stream (reserved for uploads)
+//
+// Payloads are unsigned or zig-zag varints, strings and byte strings as a
+// uvarint length and the bytes, IDs as 32 raw bytes, flags as one byte,
+// times as nanoseconds since 1970 and the zone offset in seconds. Entries
+// are name, mode, ID; states are root, parents, author, committer, message
+// as objstore encodes them in memory. A decoder bounds every length by the
+// bytes left in the payload and rejects trailing bytes.
+//
+// The handshake answers hello with the server's build and pid, or with
+// ErrVersion when the builds differ: the server then shuts down and the
+// client waits for serve.lock and starts a server of its own build (an
+// older server is replaced cleanly; builds that alternate replace each
+// other in turn). The build identity is the executable's device, inode,
+// size and mtime (BuildID): a stat, not a hash of 10 MB.
+//
+// # Requests
+//
+// A connection carries one request at a time, and requests on different
+// connections run concurrently: each connection is served by its own
+// goroutine, reads go to the store in parallel, writes are serialized (per
+// ref, with group commit) by the store. A write is answered only after the
+// store's commit has returned, that is after RocksDB has put it in its WAL,
+// and for a durable request (or a server run with --durable) after the WAL
+// is fsynced: a server killed at any moment loses no answered commit.
+//
+// Operations (the op byte; arguments → results):
+//
+//	1  status            → build, pid, start time, idle timeout, open and
+//	                       total connections, requests, the caller's uid/pid
+//	2  stop              → (the server shuts down after answering)
+//	3  snapshot          dir, ref, message, author, durable → SnapshotResult
+//	4  checkout          dir, state, force → MaterializeStats
+//	5  worktree-state    dir → state
+//	6  resolve-state     rev → state
+//	7  resolve           ref → state, direct ref name
+//	8  state             id → State
+//	9  log               start, n → n × (id, State)
+//	10 diff              a, b → Changes (path, op, from entry, to entry)
+//	11 stat              state, path → Entry
+//	12 list-tree         state, path → Entries
+//	13 read-file         state, path → 'd' frames of the content, then Entry
+//	14 refs              prefix → Refs (name, id, symbolic target)
+//	15 update-refs       durable, n × (name, old, new, ignore-old) → (CAS,
+//	                     all or none; a lost race is error code 2)
+//	16 set-symbolic-ref  name, target →
+//	17 fsck              full → FsckReport
+//	18 gc                compact → GCReport
+//	19 stats             → n × (name, value)
+//
+// Directories are absolute (the client resolves them against its own
+// working directory).
+//
+// # Streams and back-pressure
+//
+// A large value travels as 'd' frames of at most 64 KiB followed by the
+// closing 'r'. The sender writes into the socket and blocks when the
+// kernel's socket buffer is full, so a slow reader slows the writer down
+// and neither side buffers more than one frame: the back-pressure is the
+// socket's. Because a connection carries one request at a time, no
+// per-stream window is needed; parallel transfers use parallel
+// connections. Uploads (pushes) will use the same frames in the other
+// direction, ended by 'z'.
+//
+// # Errors
+//
+// Errors keep their text and, by code, the sentinel they wrapped
+// (objstore.ErrNotFound, ErrRefConflict with its *RefConflictError,
+// ErrLocalChanges, ErrBadPath, ..., ErrDenied), so errors.Is and errors.As
+// work the same through a server as on a store opened in process (Local).
+//
+// # Policy
+//
+// Every request is put to an Authorizer with the peer's credentials
+// (SO_PEERCRED, recorded per connection), the operation's name and its
+// target (a ref or a directory). AllowAll is the default until roles exist.
+//
+// # Lifetime
+//
+// The server exits after IdleTimeout without an open connection, on a stop
+// request, or when a client of another build arrives; requests in flight
+// finish first.
+package server
