@@ -67,7 +67,11 @@ func (s *session) fetch(ctx context.Context, first string) error {
 			haves = append(haves, r.OID)
 		}
 	}
-	pw, err := local.NewPackWriter(gitrepo.PackOptions{})
+	// A remote that verifies what it serves (the helios store checks every
+	// value against its BLAKE3 ID) lets the pack writer check git ids with
+	// the fast SHA-1.
+	v, trusted := s.cfg.Remote.(VerifyingRemote)
+	pw, err := local.NewPackWriter(gitrepo.PackOptions{TrustedSource: trusted && v.VerifiesObjects()})
 	if err != nil {
 		return fmt.Errorf("helper: fetch: %w", err)
 	}

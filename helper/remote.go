@@ -122,3 +122,10 @@ const (
 	// AtomicFailed is shown as "remote rejected (atomic push failed)".
 	AtomicFailed Rejection = "atomic push failed"
 )
+
+// VerifyingRemote is a Remote that checks every object it serves against
+// a cryptographic ID of its own before handing it out, so that Fetch need
+// not re-check git ids with the (slower) collision-detecting SHA-1.
+type VerifyingRemote interface {
+	VerifiesObjects() bool
+}

@@ -14,13 +14,13 @@ func diffCommand() *cli.Command {
 		Name:      "diff",
 		Usage:     "list the paths that differ between two states (FROM defaults to TO's first parent)",
 		UsageText: "helios diff [FROM] TO",
-		Flags:     []cli.Flag{storeFlag, jsonFlag},
+		Flags:     []cli.Flag{storeFlag, jsonFlag, noServerFlag},
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) < 1 || len(args) > 2 {
 				return fmt.Errorf("diff takes one or two states or refs, got %d", len(args))
 			}
-			return runDiff(c.String("store"), args, c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+			return runDiff(c.String("store"), c.Bool("no-server"), args, c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -34,8 +34,8 @@ type diffLine struct {
 	NewID   *objstore.ID `json:"new_id,omitempty"`
 }
 
-func runDiff(store string, args []string, asJSON bool, stdout, stderr io.Writer) error {
-	s, err := openStore(store, forRead, false, stderr)
+func runDiff(store string, noServer bool, args []string, asJSON bool, stdout, stderr io.Writer) error {
+	s, err := connect(store, forRead, false, noServer, stderr)
 	if err != nil {
 		return err
 	}

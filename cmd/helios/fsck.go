@@ -12,7 +12,7 @@ func fsckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "fsck",
 		Usage: "verify every reachable object against its ID and every ref (exit 1 on problems)",
-		Flags: []cli.Flag{storeFlag, jsonFlag,
+		Flags: []cli.Flag{storeFlag, jsonFlag, noServerFlag,
 			&cli.BoolFlag{Name: "full", Usage: "also read and verify unreferenced objects"},
 		},
 		Action: func(c *cli.Context) error {
@@ -22,7 +22,7 @@ func fsckCommand() *cli.Command {
 }
 
 func runFsck(c *cli.Context, store string, full, asJSON bool, stdout, stderr io.Writer) error {
-	s, err := openStore(store, forRead, false, stderr)
+	s, err := connect(store, forRead, false, c.Bool("no-server"), stderr)
 	if err != nil {
 		return err
 	}

@@ -11,11 +11,11 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "delete objects no ref reaches, then compact",
-		Flags: []cli.Flag{storeFlag, jsonFlag, quietFlag,
+		Flags: []cli.Flag{storeFlag, jsonFlag, quietFlag, noServerFlag,
 			&cli.BoolFlag{Name: "no-compact", Usage: "skip compaction (space is returned later)"},
 		},
 		Action: func(c *cli.Context) error {
-			s, err := openStore(c.String("store"), forWrite, false, c.App.ErrWriter)
+			s, err := connectCtx(c, forWrite, false)
 			if err != nil {
 				return err
 			}

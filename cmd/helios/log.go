@@ -16,12 +16,12 @@ func logCommand() *cli.Command {
 		Name:      "log",
 		Usage:     "list states from a ref back through first parents",
 		UsageText: "helios log [--ref NAME|ID] [-n N]",
-		Flags: []cli.Flag{storeFlag, jsonFlag,
+		Flags: []cli.Flag{storeFlag, jsonFlag, noServerFlag,
 			&cli.StringFlag{Name: "ref", Value: "HEAD"},
 			&cli.IntFlag{Name: "n", Value: 20, Usage: "at most this many states (0: all)"},
 		},
 		Action: func(c *cli.Context) error {
-			return runLog(c.String("store"), c.String("ref"), c.Int("n"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+			return runLog(c.String("store"), c.Bool("no-server"), c.String("ref"), c.Int("n"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -34,8 +34,8 @@ type logEntry struct {
 	Message string        `json:"message"`
 }
 
-func runLog(store, rev string, n int, asJSON bool, stdout, stderr io.Writer) error {
-	s, err := openStore(store, forRead, false, stderr)
+func runLog(store string, noServer bool, rev string, n int, asJSON bool, stdout, stderr io.Writer) error {
+	s, err := connect(store, forRead, false, noServer, stderr)
 	if err != nil {
 		return err
 	}

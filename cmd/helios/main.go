@@ -72,6 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			gcCommand(),
 			statsCommand(),
 			benchCommand(),
+			serveCommand(),
 		},
 	}
 	return app

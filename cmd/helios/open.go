@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
+	"github.com/helios-vcs/helios/objstore/server"
+	"github.com/urfave/cli/v2"
 )
 
 // A store directory holds the RocksDB database in "db". A local-path store
@@ -84,4 +87,51 @@ func openTier(store string, size int64, stderr io.Writer) (nvme.Device, *nvme.Lo
 		return nil, nil, fmt.Errorf("tier: %w", err)
 	}
 	return dev, log, nil
+}
+
+var noServerFlag = &cli.BoolFlag{
+	Name:    "no-server",
+	Usage:   "open the database in this process instead of going through the store's server (helios serve)",
+	EnvVars: []string{"HELIOS_NO_SERVER"},
+}
+
+// connect returns the store's API for a command: through the store's
+// server, started if none runs, or, with --no-server or when no server can
+// start, on the database opened here (openStore: readers read-only, writers
+// wait for the lock). Both behave the same.
+func connect(dir string, mode openMode, durable, noServer bool, stderr io.Writer) (server.Store, error) {
+	if _, err := os.Stat(dbDir(dir)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no helios store at %q (run: helios init --store %s)", dir, dir)
+		}
+		return nil, err
+	}
+	if !noServer {
+		c, err := server.Connect(dir, server.ConnectOptions{Build: server.BuildID(), Command: serverCommand})
+		if err == nil {
+			return c, nil
+		}
+		fmt.Fprintf(stderr, "helios: no server for %s (%v); opening the store directly\n", dir, err)
+	}
+	s, err := openStore(dir, mode, durable, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return server.Local{S: s, Durable: durable}, nil
+}
+
+// connectCtx is connect with the store and --no-server taken from c.
+func connectCtx(c *cli.Context, mode openMode, durable bool) (server.Store, error) {
+	return connect(c.String("store"), mode, durable, c.Bool("no-server"), c.App.ErrWriter)
+}
+
+// serverCommand runs a server for the store in dir: this executable's
+// "serve". Its idle timeout comes from HELIOS_SERVE_IDLE_TIMEOUT, which it
+// inherits.
+func serverCommand(dir string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return exec.Command(exe, "serve", "--store", dir)
 }

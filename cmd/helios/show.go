@@ -13,17 +13,17 @@ func showCommand() *cli.Command {
 		Name:      "show",
 		Usage:     "print a file's content, or list a directory, at a state",
 		UsageText: "helios show [--ref NAME|ID] PATH",
-		Flags: []cli.Flag{storeFlag, jsonFlag,
+		Flags: []cli.Flag{storeFlag, jsonFlag, noServerFlag,
 			&cli.StringFlag{Name: "ref", Value: "HEAD"},
 		},
 		Action: func(c *cli.Context) error {
-			return runShow(c.String("store"), c.String("ref"), c.Args().First(), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+			return runShow(c.String("store"), c.Bool("no-server"), c.String("ref"), c.Args().First(), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
-func runShow(store, rev, path string, asJSON bool, stdout, stderr io.Writer) error {
-	s, err := openStore(store, forRead, false, stderr)
+func runShow(store string, noServer bool, rev, path string, asJSON bool, stdout, stderr io.Writer) error {
+	s, err := connect(store, forRead, false, noServer, stderr)
 	if err != nil {
 		return err
 	}
@@ -58,10 +58,6 @@ func runShow(store, rev, path string, asJSON bool, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	_, b, err := s.ReadFile(id, path)
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(b)
+	_, err = s.ReadFile(id, path, stdout)
 	return err
 }

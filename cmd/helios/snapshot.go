@@ -9,12 +9,14 @@ import (
 	"strings"
 
 	"github.com/helios-vcs/helios/objstore"
+	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
 
 type snapshotOptions struct {
 	store, dir, ref, message string
 	durable, json, quiet     bool
+	noServer                 bool
 }
 
 func snapshotCommand() *cli.Command {
@@ -22,7 +24,7 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "record a working directory as a new state on a ref",
 		UsageText: "helios snapshot --dir WORKTREE --ref NAME [-m MSG]",
-		Flags: []cli.Flag{storeFlag, jsonFlag, quietFlag,
+		Flags: []cli.Flag{storeFlag, jsonFlag, quietFlag, noServerFlag,
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "working directory to record"},
 			&cli.StringFlag{Name: "ref", Value: "main", Usage: "ref to move (a branch name or refs/...)"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Value: "snapshot"},
@@ -31,7 +33,7 @@ func snapshotCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return runSnapshot(snapshotOptions{
 				store: c.String("store"), dir: c.String("dir"), ref: c.String("ref"), message: c.String("message"),
-				durable: c.Bool("durable"), json: c.Bool("json"), quiet: c.Bool("quiet"),
+				durable: c.Bool("durable"), json: c.Bool("json"), quiet: c.Bool("quiet"), noServer: c.Bool("no-server"),
 			}, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -54,12 +56,12 @@ func currentUser() objstore.Signature {
 }
 
 func runSnapshot(o snapshotOptions, stdout, stderr io.Writer) error {
-	s, err := openStore(o.store, forWrite, o.durable, stderr)
+	s, err := connect(o.store, forWrite, o.durable, o.noServer, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Snapshot(o.dir, objstore.SnapshotOptions{Ref: fullRef(o.ref), Message: o.message, Author: currentUser()})
+	res, err := s.Snapshot(server.SnapshotRequest{Dir: o.dir, Ref: fullRef(o.ref), Message: o.message, Author: currentUser(), Durable: o.durable})
 	var conflict *objstore.RefConflictError
 	if errors.As(err, &conflict) {
 		return fmt.Errorf("%s moved while the snapshot was taken; run it again: %w", o.ref, err)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/helios-vcs/helios/objstore"
 	"github.com/urfave/cli/v2"
 )
 
@@ -15,23 +14,17 @@ func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "stats",
 		Usage: "count objects and refs, and the store's size on disk",
-		Flags: []cli.Flag{storeFlag, jsonFlag},
+		Flags: []cli.Flag{storeFlag, jsonFlag, noServerFlag},
 		Action: func(c *cli.Context) error {
 			store := c.String("store")
-			s, err := openStore(store, forRead, false, c.App.ErrWriter)
+			s, err := connectCtx(c, forRead, false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			out := map[string]int64{}
-			for _, p := range []struct {
-				name   string
-				prefix byte
-			}{{"states", 's'}, {"trees", 't'}, {"blobs", 'b'}, {"chunks", 'c'}, {"refs", 'r'}, {"stat_cache_entries", 'w'}} {
-				var n, bytes int64
-				s.KV().Scan([]byte{p.prefix}, func(k, v []byte) error { n++; bytes += int64(len(k) + len(v)); return nil })
-				out[p.name] = n
-				out[p.name+"_bytes"] = bytes
+			out, err := s.Stats()
+			if err != nil {
+				return err
 			}
 			var disk int64
 			filepath.WalkDir(store, func(_ string, d fs.DirEntry, err error) error {
@@ -43,11 +36,6 @@ func statsCommand() *cli.Command {
 				return nil
 			})
 			out["disk_bytes"] = disk
-			if st, ok := s.KV().(objstore.Statser); ok {
-				for k, v := range st.Stats() {
-					out["rocksdb_"+k] = v
-				}
-			}
 			if c.Bool("json") {
 				return json.NewEncoder(c.App.Writer).Encode(out)
 			}

@@ -2,7 +2,7 @@ package gitrepo
 
 import (
 	"bufio"
-	"compress/zlib"
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
@@ -14,7 +14,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zlib"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
@@ -29,6 +33,14 @@ type PackOptions struct {
 	NoSync bool
 	// KeepMessage is the content of the .keep file.
 	KeepMessage string
+	// Workers compress and hash entries in parallel (0: GOMAXPROCS).
+	Workers int
+	// TrustedSource says the objects come from a store that already
+	// verified them (the helios store checks every value against its BLAKE3
+	// ID, and every git id against sha1cd when it was pushed): ids are then
+	// checked with the plain, hardware-accelerated SHA-1 instead of the
+	// collision-detecting one. A mismatch still fails the pack.
+	TrustedSource bool
 }
 
 // PackFiles names the files a finished pack consists of.
@@ -55,11 +67,29 @@ type PackWriter struct {
 	tmp     *os.File
 	bw      *bufio.Writer
 	cw      countingWriter
-	zw      *zlib.Writer
 	entries []IndexEntry
 	seen    map[gitobj.OID]struct{}
-	hdr     []byte
 	done    bool
+
+	// The pipeline: WriteObject hands entries to workers that hash and
+	// compress them; the writer goroutine puts them in the file in the
+	// order they were handed in. err is the first failure of any stage.
+	jobs    chan *packJob
+	ordered chan *packJob
+	wg      sync.WaitGroup
+	written chan struct{}
+	errMu   sync.Mutex
+	err     error
+	zpool   sync.Pool // *zlib.Writer at opts.Level
+}
+
+// packJob is one entry on its way through the pipeline.
+type packJob struct {
+	obj   gitobj.Object
+	id    gitobj.OID
+	entry []byte // header + zlib stream
+	err   error
+	ready chan struct{}
 }
 
 // countingWriter tracks the offset and CRC-32 of what passes through it.
@@ -104,56 +134,167 @@ func NewPackWriter(dir string, f gitobj.Format, opts PackOptions) (*PackWriter, 
 		w.Abort()
 		return nil, fmt.Errorf("gitrepo: %w", err)
 	}
-	if w.zw, err = zlib.NewWriterLevel(&w.cw, opts.Level); err != nil {
+	if _, err := zlib.NewWriterLevel(nil, opts.Level); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("gitrepo: %w", err)
 	}
+	w.zpool.New = func() any { z, _ := zlib.NewWriterLevel(nil, opts.Level); return z }
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	w.jobs = make(chan *packJob, 4*workers)
+	w.ordered = make(chan *packJob, 64*workers)
+	w.written = make(chan struct{})
+	for i := 0; i < workers; i++ {
+		w.wg.Add(1)
+		go w.work()
+	}
+	go w.write()
 	return w, nil
 }
 
-// Len is the number of distinct objects written so far.
-func (w *PackWriter) Len() int { return len(w.entries) }
+func (w *PackWriter) fail(err error) {
+	w.errMu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.errMu.Unlock()
+}
 
-// WriteObject appends one object. obj.OID may be left unset, in which case
-// the computed id is used. obj.Data is not retained.
-func (w *PackWriter) WriteObject(obj gitobj.Object) error {
-	if w.done {
-		return errors.New("gitrepo: pack writer is finished")
+func (w *PackWriter) failed() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// work hashes and compresses entries.
+func (w *PackWriter) work() {
+	defer w.wg.Done()
+	for j := range w.jobs {
+		j.err = w.encode(j)
+		j.obj.Data = nil
+		close(j.ready)
+	}
+}
+
+func (w *PackWriter) encode(j *packJob) error {
+	data := j.obj.Data
+	if !j.id.Valid() {
+		var err error
+		if j.id, err = w.hashObject(j.obj); err != nil {
+			return err
+		}
+	} else if got, err := w.hashObject(j.obj); err != nil {
+		return err
+	} else if got != j.id {
+		return fmt.Errorf("gitrepo: object %s hashes to %s", j.id, got)
+	}
+	// Entry header: type and size, 4 bits then 7 bits per byte.
+	size := uint64(len(data))
+	buf := bytes.NewBuffer(make([]byte, 0, len(data)/2+64))
+	hdr := []byte{byte(j.obj.Type)<<4 | byte(size&0x0f)}
+	size >>= 4
+	for size > 0 {
+		hdr[len(hdr)-1] |= 0x80
+		hdr = append(hdr, byte(size&0x7f))
+		size >>= 7
+	}
+	buf.Write(hdr)
+	zw := w.zpool.Get().(*zlib.Writer)
+	zw.Reset(buf)
+	_, err := zw.Write(data)
+	if err == nil {
+		err = zw.Close()
+	}
+	w.zpool.Put(zw)
+	if err != nil {
+		return fmt.Errorf("gitrepo: compress: %w", err)
+	}
+	j.entry = buf.Bytes()
+	return nil
+}
+
+func (w *PackWriter) hashObject(obj gitobj.Object) (gitobj.OID, error) {
+	if w.opts.TrustedSource && w.format == gitobj.SHA1 {
+		h := sha1.New()
+		h.Write(gitobj.AppendHeader(nil, obj.Type, len(obj.Data)))
+		h.Write(obj.Data)
+		return gitobj.OIDFromBytes(h.Sum(nil))
 	}
 	id, err := gitobj.HashObject(w.format, obj.Type, obj.Data)
 	if err != nil {
-		return fmt.Errorf("gitrepo: %w", err)
+		return gitobj.OID{}, fmt.Errorf("gitrepo: %w", err)
 	}
-	if obj.OID.Valid() && obj.OID != id {
-		return fmt.Errorf("gitrepo: object %s hashes to %s", obj.OID, id)
+	return id, nil
+}
+
+// write puts finished entries into the pack in order.
+func (w *PackWriter) write() {
+	defer close(w.written)
+	for j := range w.ordered {
+		<-j.ready
+		if j.err != nil {
+			w.fail(j.err)
+			continue
+		}
+		if w.failed() != nil {
+			continue
+		}
+		e := IndexEntry{OID: j.id, Offset: w.cw.n}
+		w.cw.crc = 0
+		if _, err := w.cw.Write(j.entry); err != nil {
+			w.fail(fmt.Errorf("gitrepo: write pack: %w", err))
+			continue
+		}
+		e.CRC32 = w.cw.crc
+		w.entries = append(w.entries, e)
+	}
+}
+
+// drain stops the pipeline and waits for it.
+func (w *PackWriter) drain() error {
+	if w.jobs != nil {
+		close(w.jobs)
+		close(w.ordered)
+		w.wg.Wait()
+		<-w.written
+		w.jobs = nil
+	}
+	return w.failed()
+}
+
+// Len is the number of distinct objects written so far.
+func (w *PackWriter) Len() int { return len(w.seen) }
+
+// WriteObject appends one object. obj.OID may be left unset, in which case
+// the computed id is used. obj.Data is copied, not retained. Objects are
+// hashed and compressed in the background: a wrong id or a write error is
+// returned by a later WriteObject or, at the latest, by Finish.
+func (w *PackWriter) WriteObject(obj gitobj.Object) error {
+	if w.done || w.jobs == nil {
+		return errors.New("gitrepo: pack writer is finished")
+	}
+	if err := w.failed(); err != nil {
+		return err
+	}
+	id := obj.OID
+	if !id.Valid() {
+		// Without an id there is nothing to deduplicate by: hash now.
+		var err error
+		if id, err = w.hashObject(obj); err != nil {
+			return err
+		}
 	}
 	if _, dup := w.seen[id]; dup {
 		return nil
 	}
 	w.seen[id] = struct{}{}
-	e := IndexEntry{OID: id, Offset: w.cw.n}
-	w.cw.crc = 0
-	// Entry header: type and size, 4 bits then 7 bits per byte.
-	size := uint64(len(obj.Data))
-	w.hdr = append(w.hdr[:0], byte(obj.Type)<<4|byte(size&0x0f))
-	size >>= 4
-	for size > 0 {
-		w.hdr[len(w.hdr)-1] |= 0x80
-		w.hdr = append(w.hdr, byte(size&0x7f))
-		size >>= 7
-	}
-	if _, err := w.cw.Write(w.hdr); err != nil {
-		return fmt.Errorf("gitrepo: write pack: %w", err)
-	}
-	w.zw.Reset(&w.cw)
-	if _, err := w.zw.Write(obj.Data); err != nil {
-		return fmt.Errorf("gitrepo: write pack: %w", err)
-	}
-	if err := w.zw.Close(); err != nil {
-		return fmt.Errorf("gitrepo: write pack: %w", err)
-	}
-	e.CRC32 = w.cw.crc
-	w.entries = append(w.entries, e)
+	// The caller may reuse obj.Data once we return; the workers need it.
+	obj.Data = bytes.Clone(obj.Data)
+	j := &packJob{obj: obj, id: obj.OID, ready: make(chan struct{})}
+	w.ordered <- j
+	w.jobs <- j
 	return nil
 }
 
@@ -162,6 +303,7 @@ func (w *PackWriter) Abort() {
 	if w.done {
 		return
 	}
+	w.drain()
 	w.done = true
 	_ = w.tmp.Close()
 	_ = os.Remove(w.tmp.Name())
@@ -182,6 +324,10 @@ func (w *PackWriter) newHash() hash.Hash {
 func (w *PackWriter) Finish() (PackFiles, error) {
 	if w.done {
 		return PackFiles{}, errors.New("gitrepo: pack writer is finished")
+	}
+	if err := w.drain(); err != nil {
+		w.Abort()
+		return PackFiles{}, err
 	}
 	if len(w.entries) == 0 {
 		w.Abort()

@@ -353,3 +353,7 @@ func (r *Remote) exportBlob(id objstore.ID) (objstore.GitOID, error) {
 	}
 	return r.exported(key, objstore.GitBlob, content)
 }
+
+// VerifiesObjects says every object Fetch hands out was checked against
+// its BLAKE3 ID on the way out of the store (helper.VerifyingRemote).
+func (r *Remote) VerifiesObjects() bool { return true }

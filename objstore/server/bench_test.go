@@ -59,7 +59,8 @@ func BenchmarkSnapshot1000(b *testing.B) {
 	for b.Loop() {
 		i++
 		b.StopTimer()
-		p := filepath.Join(wt, fmt.Sprintf("d%d/s%d/f%d.go", i%20, i%3, i%1000))
+		j := i % 1000
+		p := filepath.Join(wt, fmt.Sprintf("d%d/s%d/f%d.go", j%20, j%3, j))
 		fh, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 		fmt.Fprintf(fh, "// edit %d\n", i)
 		fh.Close()

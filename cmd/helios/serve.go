@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/helios-vcs/helios/objstore/server"
+	"github.com/urfave/cli/v2"
+)
+
+type serveOptions struct {
+	store        string
+	status, stop bool
+	idle         time.Duration
+	durable      bool
+	json         bool
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "hold the store open and serve commands over DIR/serve.sock (started on demand by other commands)",
+		UsageText: "helios serve [--idle-timeout D] [--durable]\n" +
+			"helios serve --status | --stop",
+		Flags: []cli.Flag{storeFlag, jsonFlag,
+			&cli.BoolFlag{Name: "status", Usage: "say whether a server runs, and what it has done (exit 1 if none)"},
+			&cli.BoolFlag{Name: "stop", Usage: "stop the running server, after its requests in flight"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: 10 * time.Minute, EnvVars: []string{"HELIOS_SERVE_IDLE_TIMEOUT"},
+				Usage: "exit after this long without a connection (0: never)"},
+			&cli.BoolFlag{Name: "durable", Usage: "fsync every write (group commit), not only those asked for with --durable"},
+		},
+		Action: func(c *cli.Context) error {
+			return runServe(serveOptions{
+				store: c.String("store"), status: c.Bool("status"), stop: c.Bool("stop"),
+				idle: c.Duration("idle-timeout"), durable: c.Bool("durable"), json: c.Bool("json"),
+			}, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+func runServe(o serveOptions, stdout, stderr io.Writer) error {
+	switch {
+	case o.status:
+		return serveStatus(o, stdout)
+	case o.stop:
+		return serveStop(o, stdout)
+	}
+	if _, err := os.Stat(dbDir(o.store)); err != nil {
+		return fmt.Errorf("no helios store at %q: %w", o.store, err)
+	}
+	if c, err := server.Dial(o.store, ""); err == nil {
+		pid := c.ServerPID
+		c.Close()
+		return fmt.Errorf("a server already runs for %s (pid %d)", o.store, pid)
+	}
+	// A server that is shutting down still holds the lock for a moment.
+	lock, err := server.LockServer(o.store, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	s, err := openStore(o.store, forWrite, o.durable, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := server.Listen(o.store)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{
+		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
+		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
+	})
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigc)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		reason := ""
+		select {
+		case sig := <-sigc:
+			reason = "signal " + sig.String()
+		case <-srv.Done():
+			reason = srv.Reason()
+		}
+		srv.Shutdown()
+		fmt.Fprintf(stderr, "helios serve: pid %d stopped (%s)\n", os.Getpid(), reason)
+	}()
+	fmt.Fprintf(stderr, "helios serve: pid %d serving %s (idle timeout %v)\n", os.Getpid(), o.store, o.idle)
+	err = srv.Serve(ln)
+	if err != nil {
+		srv.Shutdown()
+	}
+	<-stopped
+	// Deferred: the store closes, then the lock goes, so that the next
+	// server finds the database free.
+	return err
+}
+
+func serveStatus(o serveOptions, stdout io.Writer) error {
+	c, err := server.Dial(o.store, "")
+	if err != nil {
+		state := "no server"
+		if server.Running(o.store) {
+			state = "a server is starting or stopping"
+		}
+		if o.json {
+			json.NewEncoder(stdout).Encode(map[string]any{"running": false})
+		} else {
+			fmt.Fprintf(stdout, "%s for %s\n", state, o.store)
+		}
+		return &exitError{1, fmt.Errorf("%s for %s: %w", state, o.store, err)}
+	}
+	defer c.Close()
+	st, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return json.NewEncoder(stdout).Encode(struct {
+			Running bool `json:"running"`
+			server.Status
+		}{true, st})
+	}
+	cur := "current build"
+	if st.Build != server.BuildID() {
+		cur = "another build (the next command replaces it)"
+	}
+	fmt.Fprintf(stdout, "server pid %d for %s, %s, up %v, idle timeout %v\n%d connections (%d open), %d requests\n",
+		st.PID, o.store, cur, time.Since(st.Started).Round(time.Millisecond), st.IdleTimeout, st.Connections, st.Open, st.Requests)
+	return nil
+}
+
+func serveStop(o serveOptions, stdout io.Writer) error {
+	c, err := server.Dial(o.store, "")
+	if err != nil {
+		if !server.Running(o.store) {
+			fmt.Fprintf(stdout, "no server for %s\n", o.store)
+			return nil
+		}
+		return fmt.Errorf("server for %s does not answer: %w", o.store, err)
+	}
+	pid := c.ServerPID
+	err = c.Stop()
+	c.Close()
+	if err != nil {
+		return err
+	}
+	if err := server.WaitStopped(o.store, 30*time.Second); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintf(stdout, "stopped server pid %d\n", pid)
+	return nil
+}
