@@ -139,18 +139,6 @@ func worktreeStateValue(id ID, at time.Time) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), id[:]...), uint64(at.UnixNano()))
 }
 
-// loadStatCache reads all stat entries of a worktree.
-func (s *Store) loadStatCache(k wkey) (map[string]statEntry, error) {
-	out := map[string]statEntry{}
-	pre := statKey(k, "")
-	err := s.kv.Scan(pre, func(key, v []byte) error {
-		if e, ok := decodeStat(v); ok {
-			out[string(key[len(pre):])] = e
-		}
-		return nil
-	})
-	return out, err
-}
 
 // MaterializeStats counts what a materialize or checkout wrote.
 type MaterializeStats struct {

@@ -263,3 +263,75 @@ func TestSnapshotIgnoresAndSkips(t *testing.T) {
 		t.Error("snapshot of a missing dir succeeded")
 	}
 }
+
+// TestSnapshotPaths checks a snapshot limited to the paths a watcher
+// reports against a full snapshot of the same directory.
+func TestSnapshotPaths(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	wt := t.TempDir()
+	writeFiles(t, wt, map[string]string{"a.txt": "a", "src/x.go": "x", "src/y.go": "y", "docs/r.md": "r", "keep": "k"})
+	age(t, wt)
+	if _, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main", Paths: []string{"a.txt"}}); !errors.Is(err, objstore.ErrNotSynced) {
+		t.Fatalf("partial snapshot of a never-synced dir: %v, want ErrNotSynced", err)
+	}
+	if _, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main"}); err != nil {
+		t.Fatal(err)
+	}
+	// Edit a file, add a directory, delete a directory, turn a file into a
+	// directory; an unreported edit (keep) must not be picked up.
+	writeFiles(t, wt, map[string]string{"a.txt": "a2", "new/n1": "n1", "new/sub/n2": "n2", "keep": "unreported"})
+	os.RemoveAll(filepath.Join(wt, "docs"))
+	os.Remove(filepath.Join(wt, "src/y.go"))
+	writeFiles(t, wt, map[string]string{"src/y.go/inner": "now a dir"})
+	r, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main",
+		Paths: []string{"a.txt", "new", "new/sub/n2", "docs", "./src/y.go/", "missing/never"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range r.Changes {
+		got[c.Path] = c.Op.String()
+	}
+	want := map[string]string{"a.txt": "modified", "new/n1": "added", "new/sub/n2": "added", "docs/r.md": "deleted", "src/y.go": "deleted", "src/y.go/inner": "added"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("partial snapshot changes (-want +got):\n%s", diff)
+	}
+	if r.Scanned != 4 {
+		t.Errorf("partial snapshot scanned %d files, want 4", r.Scanned)
+	}
+	// A full snapshot now finds exactly the unreported edit.
+	full, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Changes) != 1 || full.Changes[0].Path != "keep" {
+		t.Errorf("full snapshot after partial: %v", full.Changes)
+	}
+	if _, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main", Paths: []string{"../etc"}}); !errors.Is(err, objstore.ErrBadPath) {
+		t.Errorf("partial snapshot of ../etc: %v", err)
+	}
+	// "." means everything.
+	if r, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main", Paths: []string{"."}}); err != nil || r.Changed {
+		t.Errorf("snapshot of '.' after a full one: %+v %v", r, err)
+	}
+}
+
+func TestSnapshotFileBecomesDirectory(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	wt := t.TempDir()
+	writeFiles(t, wt, map[string]string{"x": "file", "d/f": "f"})
+	if _, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main"}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(wt, "x"))
+	os.RemoveAll(filepath.Join(wt, "d"))
+	writeFiles(t, wt, map[string]string{"x/inner": "dir now", "d": "file now"})
+	r, err := s.Snapshot(wt, objstore.SnapshotOptions{Ref: "refs/heads/main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"x/inner": "dir now", "d": "file now"}
+	if diff := cmp.Diff(want, readAll(t, s, r.State)); diff != "" {
+		t.Errorf("state (-want +got):\n%s", diff)
+	}
+}
