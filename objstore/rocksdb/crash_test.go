@@ -123,19 +123,51 @@ func crashRounds(t *testing.T, tier bool) {
 		if tier {
 			cmd.Env = append(cmd.Env, crashTierEnv+"=1")
 		}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill at a varied point: right after open, mid-stream, later.
-		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond)
+		// Kill at a varied point measured in the child's progress, not in
+		// time (a race-instrumented child on a busy machine is slow to
+		// start): after 1-60 acknowledged commits, plus 0-3 ms.
+		target := 1 + rng.Intn(60)
+		lines := make(chan string, 1024)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var got []string
+		deadline := time.After(2 * time.Minute)
+	wait:
+		for len(got) < target {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break wait
+				}
+				got = append(got, l)
+			case <-deadline:
+				break wait
+			}
+		}
+		time.Sleep(time.Duration(rng.Intn(3000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
+		for l := range lines {
+			got = append(got, l)
+		}
 		cmd.Wait()
 		if strings.Contains(stderr.String(), "child") {
 			t.Fatalf("round %d: child failed: %s", r, stderr.String())
 		}
-		for _, line := range strings.Split(stdout.String(), "\n") {
+		for _, line := range got {
 			f := strings.Fields(line)
 			if len(f) != 2 {
 				continue // a torn last line: not acknowledged
