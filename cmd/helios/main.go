@@ -73,6 +73,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statsCommand(),
 			benchCommand(),
 			serveCommand(),
+			auditCommand(),
+			policyCommand(),
+			keysCommand(),
 		},
 	}
 	return app

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
@@ -47,25 +49,58 @@ func openStore(dir string, mode openMode, durable bool, stderr io.Writer) (*objs
 	if err != nil {
 		return nil, err
 	}
-	opts := objstore.Options{Durable: durable}
-	if _, err := os.Stat(tierPath(dir)); err == nil {
-		dev, log, err := openTier(dir, 0, stderr)
-		if err != nil {
-			kv.Close()
-			return nil, err
-		}
-		opts.Tier, opts.TierDevice = log, dev
-	}
-	s, err := objstore.Open(kv, opts)
-	if err != nil {
+	opts := objstore.Options{Durable: durable, Actor: localActor()}
+	fail := func(err error) (*objstore.Store, error) {
 		kv.Close()
 		if opts.Tier != nil {
 			opts.Tier.Close()
 			opts.TierDevice.Close()
 		}
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, err
+	}
+	// An encrypted store (it has a keyring) is unlocked by its key provider.
+	var kvs objstore.KV = kv
+	wrap, secret, err := sealingOptions(dir, os.Getenv("HELIOS_KEY_PROVIDER"))
+	if err != nil {
+		return fail(err)
+	}
+	if wrap != nil {
+		kvs, opts.Secret = wrap(kv), secret
+	}
+	if _, err := os.Stat(tierPath(dir)); err == nil {
+		dev, log, err := openTier(dir, 0, stderr)
+		if err != nil {
+			return fail(err)
+		}
+		opts.Tier, opts.TierDevice = log, dev
+	}
+	// A store with an audit key (the default; see helios init --no-audit)
+	// records every ref change in its signed log, in the same batch.
+	var journal *storeaudit.Journal
+	if mode == forWrite && auditEnabled(dir) {
+		if journal, err = auditJournal(dir, kvs); err != nil {
+			return fail(err)
+		}
+		opts.Journal = journal
+	}
+	s, err := objstore.Open(kvs, opts)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", dir, err))
+	}
+	if journal != nil {
+		if err := journal.Baseline(s, opts.Actor); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: audit baseline: %w", dir, err)
+		}
 	}
 	return s, nil
+}
+
+// auditEnabled reports whether the store keeps an audit log: it has the
+// signing key that helios init makes (unless --no-audit).
+func auditEnabled(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, audit.SignerKeyFile))
+	return err == nil
 }
 
 func tierPath(store string) string { return filepath.Join(store, "tier.log") }

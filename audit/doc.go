@@ -1,0 +1,44 @@
+// Package audit holds Helios's security model: the signed, tamper-evident
+// audit log, roles and the access policy, and (in audit/keys) encryption
+// keys at rest. It is a leaf: it imports the standard library and
+// golang.org/x/mod/sumdb/{tlog,note}, never objstore; audit/storeaudit
+// adapts it to the store.
+//
+// # The log
+//
+// Every ref change, policy change, key change and search run appends a
+// Record to an RFC 6962 Merkle tree (tlog: SHA-256, leaf hash
+// SHA-256(0x00‖record), node hash SHA-256(0x01‖l‖r)), in the same atomic KV
+// batch as the change: objstore calls the journal (storeaudit.Journal)
+// inside every ref commit, and Store.Record for the other events. After
+// every append the log signs a checkpoint (C2SP tlog-checkpoint text,
+// Ed25519 via sumdb/note) over its new size and root. Key layout under
+// objstore's reserved 'a' prefix: see the variables in log.go.
+//
+// What it protects against: anyone who edits, drops, inserts or reorders a
+// record without the signing key is caught by Verify (stored hashes and
+// the signed root no longer match). Someone who holds the signing key can
+// rewrite the log and re-sign it; that is caught by clients, which keep the
+// last checkpoint they saw and demand a consistency proof on every contact
+// (CheckConsistency): a rewritten, rolled-back or forked history cannot
+// prove itself an extension of a kept root. Timestamps are the writer's
+// clock and prove nothing; order is the index. A store that shows
+// different histories to clients that never compare checkpoints (split
+// view) is not caught; a witness that cosigns checkpoints would be.
+//
+// # Policy
+//
+// Policy (policy.go) is gitolite-style: ordered allow/deny rules over ref
+// patterns and the operations read, write, force, delete; first match
+// wins, default deny; an auditor reads and never writes. It is kept in the
+// store under the 'a' 'p' key, and each change is a logged record carrying
+// the old and new digest, so Verify-time checks (storeaudit.VerifyStore)
+// can tell a policy changed behind the log's back. The serve process and
+// the remote helper call Policy.Authorize(user, ref, op) before reading or
+// moving a ref and Policy.AuthorizeAction for store-wide actions; a
+// refusal is a *DeniedError.
+//
+// A local-path store is single-user: whoever can open its files can do
+// anything, policy included. Enforcement needs helios serve to own the
+// files.
+package audit
