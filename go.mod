@@ -2,6 +2,8 @@ module github.com/helios-vcs/helios
 
 go 1.26.0
 
+toolchain go1.26.11
+
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/linxGnu/grocksdb v1.7.14
