@@ -1,16 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +14,7 @@ import (
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
@@ -31,45 +28,10 @@ import (
 // audit). Keep the directory's permissions tight, or move the signer to an
 // HSM behind a note.Signer.
 
-// localActor is who the audit log records for commands run here: the OS
-// user. A local-path store cannot check it; helios serve records the peer.
-func localActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return fmt.Sprintf("uid:%d", os.Getuid())
-}
+func auditSigner(storeDir string) (note.Signer, error) { return storedir.Signer(storeDir) }
 
-// auditSigner loads the store's signing key, making one on first use.
-func auditSigner(storeDir string) (note.Signer, error) {
-	path := filepath.Join(storeDir, audit.SignerKeyFile)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		id := make([]byte, 8)
-		rand.Read(id)
-		if _, _, err := audit.GenerateKeys(storeDir, "helios-"+hex.EncodeToString(id)); err != nil {
-			return nil, err
-		}
-	}
-	return audit.LoadSigner(path)
-}
-
-// auditJournal is the store's audit journal over kv, for a process that
-// opens the store for writing. Wire it into openStore (write mode) before
-// objstore.Open:
-//
-//	j, err := auditJournal(dir, kv)
-//	opts.Journal, opts.Actor = j, localActor()
-//	s, err := objstore.Open(kv, opts)
-//	j.Baseline(s, localActor()) // records the refs of a store made before its log
-//
-// Every ref commit then writes its audit record and a new signed
-// checkpoint in the same atomic batch.
 func auditJournal(storeDir string, kv objstore.KV) (*storeaudit.Journal, error) {
-	signer, err := auditSigner(storeDir)
-	if err != nil {
-		return nil, err
-	}
-	return storeaudit.Open(kv, signer)
+	return storedir.Journal(storeDir, kv)
 }
 
 // verifierFor parses the --key flag, or the store's verifier key file.

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/keys"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/urfave/cli/v2"
 )
@@ -32,54 +32,14 @@ import (
 // Not hidden: ref names, worktree paths and git object ids appear in KV
 // keys; value sizes, counts and write times are visible (see SealKV).
 
-func keyringPath(storeDir string) string { return filepath.Join(storeDir, keys.KeyringFile) }
+func keyringPath(storeDir string) string { return storedir.KeyringPath(storeDir) }
 
-func sealWith(master []byte) (func(objstore.KV) objstore.KV, []byte, error) {
-	aead, err := keys.ValueAEAD(master)
-	if err != nil {
-		return nil, nil, err
-	}
-	secret := keys.IDSecret(master)
-	clear(master)
-	return func(kv objstore.KV) objstore.KV { return objstore.SealKV(kv, aead) }, secret, nil
+func sealingOptions(storeDir, provider string) (func(objstore.KV) objstore.KV, []byte, error) {
+	return storedir.Sealing(storeDir, provider)
 }
 
-// sealingOptions unlocks an existing store's keyring: wrap seals a KV and
-// secret is objstore.Options.Secret. provider "" uses the provider the
-// keyring names. A store without a keyring is a plain store: nil, nil, nil
-// (or an error if a provider was named).
-func sealingOptions(storeDir string, provider string) (wrap func(objstore.KV) objstore.KV, secret []byte, err error) {
-	var p keys.Provider
-	if provider != "" {
-		if p, err = keys.ParseProvider(provider); err != nil {
-			return nil, nil, err
-		}
-	}
-	master, _, err := keys.Unlock(keyringPath(storeDir), p)
-	if errors.Is(err, keys.ErrNoKeyring) {
-		if provider != "" {
-			return nil, nil, fmt.Errorf("store %s is not encrypted, but a key provider was given", storeDir)
-		}
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", storeDir, err)
-	}
-	return sealWith(master)
-}
-
-// createSealing makes a new store's keyring with a fresh master key
-// wrapped by provider, and returns what sealingOptions would.
-func createSealing(storeDir, provider string) (wrap func(objstore.KV) objstore.KV, secret []byte, err error) {
-	p, err := keys.ParseProvider(provider)
-	if err != nil {
-		return nil, nil, err
-	}
-	master, err := keys.Create(keyringPath(storeDir), p)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sealWith(master)
+func createSealing(storeDir, provider string) (func(objstore.KV) objstore.KV, []byte, error) {
+	return storedir.CreateSealing(storeDir, provider)
 }
 
 func keysCommand() *cli.Command {

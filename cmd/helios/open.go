@@ -6,21 +6,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"time"
 
-	"github.com/helios-vcs/helios/audit"
-	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
-	"github.com/helios-vcs/helios/objstore/rocksdb"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
 
-// A store directory holds the RocksDB database in "db". A local-path store
-// is single-user: anyone who can open these files can do anything to it.
-func dbDir(store string) string { return filepath.Join(store, "db") }
+// A store directory's layout and how it is opened (keyring, tier, audit
+// journal) live in cmd/internal/storedir, shared with git-remote-helios.
+func dbDir(store string) string { return storedir.DBDir(store) }
+
+func tierPath(store string) string { return storedir.TierPath(store) }
 
 type openMode int
 
@@ -33,96 +31,14 @@ const (
 // can run beside a writer; a writer waits up to a minute for another
 // writer's lock, saying so once on stderr.
 func openStore(dir string, mode openMode, durable bool, stderr io.Writer) (*objstore.Store, error) {
-	if _, err := os.Stat(dbDir(dir)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no helios store at %q (run: helios init --store %s)", dir, dir)
-		}
-		return nil, err
-	}
-	kv, err := rocksdb.Open(dbDir(dir), rocksdb.Options{
-		ReadOnly: mode == forRead,
-		LockWait: time.Minute,
-		OnWait: func() {
-			fmt.Fprintf(stderr, "helios: waiting for another process to release the store %s\n", dir)
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	opts := objstore.Options{Durable: durable, Actor: localActor()}
-	fail := func(err error) (*objstore.Store, error) {
-		kv.Close()
-		if opts.Tier != nil {
-			opts.Tier.Close()
-			opts.TierDevice.Close()
-		}
-		return nil, err
-	}
-	// An encrypted store (it has a keyring) is unlocked by its key provider.
-	var kvs objstore.KV = kv
-	wrap, secret, err := sealingOptions(dir, os.Getenv("HELIOS_KEY_PROVIDER"))
-	if err != nil {
-		return fail(err)
-	}
-	if wrap != nil {
-		kvs, opts.Secret = wrap(kv), secret
-	}
-	if _, err := os.Stat(tierPath(dir)); err == nil {
-		dev, log, err := openTier(dir, 0, stderr)
-		if err != nil {
-			return fail(err)
-		}
-		opts.Tier, opts.TierDevice = log, dev
-	}
-	// A store with an audit key (the default; see helios init --no-audit)
-	// records every ref change in its signed log, in the same batch.
-	var journal *storeaudit.Journal
-	if mode == forWrite && auditEnabled(dir) {
-		if journal, err = auditJournal(dir, kvs); err != nil {
-			return fail(err)
-		}
-		opts.Journal = journal
-	}
-	s, err := objstore.Open(kvs, opts)
-	if err != nil {
-		return fail(fmt.Errorf("%s: %w", dir, err))
-	}
-	if journal != nil {
-		if err := journal.Baseline(s, opts.Actor); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("%s: audit baseline: %w", dir, err)
-		}
-	}
-	return s, nil
+	return storedir.Open(dir, storedir.Options{Write: mode == forWrite, Durable: durable, Stderr: stderr})
 }
 
-// auditEnabled reports whether the store keeps an audit log: it has the
-// signing key that helios init makes (unless --no-audit).
-func auditEnabled(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, audit.SignerKeyFile))
-	return err == nil
-}
-
-func tierPath(store string) string { return filepath.Join(store, "tier.log") }
-
-// openTier opens (size > 0: creates) the block tier's file and its log. It
-// says once on stderr when io_uring or O_DIRECT is unavailable.
 func openTier(store string, size int64, stderr io.Writer) (nvme.Device, *nvme.Log, error) {
-	dev, err := nvme.Open(tierPath(store), nvme.Options{Size: size, Logf: func(f string, a ...any) {
-		fmt.Fprintf(stderr, "helios: tier: "+f+"\n", a...)
-	}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("tier: %w", err)
-	}
-	// A new log gets segments of 64 MiB, or an eighth of a smaller device.
-	seg := min(int64(64<<20), dev.Size()/8) &^ (1<<20 - 1)
-	log, err := nvme.OpenLog(dev, nvme.LogOptions{SegmentSize: max(seg, 1<<20)})
-	if err != nil {
-		dev.Close()
-		return nil, nil, fmt.Errorf("tier: %w", err)
-	}
-	return dev, log, nil
+	return storedir.OpenTier(store, size, stderr)
 }
+
+func localActor() string { return storedir.LocalActor() }
 
 var noServerFlag = &cli.BoolFlag{
 	Name:    "no-server",
