@@ -73,6 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statsCommand(),
 			benchCommand(),
 			serveCommand(),
+			mctsCommand(),
 			auditCommand(),
 			policyCommand(),
 			keysCommand(),

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/helios-vcs/helios/mcts"
+)
+
+// TestMCTSRunOnRocksDB: a real store, a real shell project with an
+// off-by-one, `helios mcts run` finds the fix and writes the refs.
+func TestMCTSRunOnRocksDB(t *testing.T) {
+	dir := t.TempDir()
+	store, wt := filepath.Join(dir, "store"), filepath.Join(dir, "wt")
+	os.MkdirAll(wt, 0o777)
+	for p, c := range mcts.ExampleProject() {
+		os.WriteFile(filepath.Join(wt, p), []byte(c), 0o644)
+	}
+	mustRun(t, "init", "--store", store)
+	mustRun(t, "snapshot", "--store", store, "--no-server", "--dir", wt, "--ref", "main", "-m", "buggy")
+	out, stderr, err := run(t, "mcts", "run", "--store", store, "--ref", "main", "--test", "sh test.sh",
+		"--workers", "1", "--seed", "11", "--iterations", "60", "--run", "fix", "--json")
+	if err != nil {
+		t.Fatalf("mcts run: %v\n%s", err, stderr)
+	}
+	var r struct {
+		Run         string  `json:"run"`
+		BestRef     string  `json:"best_ref"`
+		BestScore   float64 `json:"best_score"`
+		Solved      bool    `json:"solved"`
+		Iterations  int     `json:"iterations"`
+		Evaluations int     `json:"evaluations"`
+		ElapsedS    float64 `json:"elapsed_s"`
+		Seed        uint64  `json:"seed"`
+		Time        map[string]float64
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !r.Solved || r.BestScore != 1 || r.Run != "fix" || r.BestRef != "refs/heads/mcts/fix/best" || r.Seed != 11 ||
+		r.Iterations == 0 || r.Evaluations != r.Iterations+1 || r.ElapsedS <= 0 {
+		t.Fatalf("report: %+v", r)
+	}
+	for _, k := range []string{"propose_s", "switch_s", "test_s", "store_s"} {
+		if _, ok := r.Time[k]; !ok {
+			t.Errorf("time breakdown lacks %s: %v", k, r.Time)
+		}
+	}
+	if !strings.Contains(stderr, "seed 11") {
+		t.Errorf("seed not printed: %q", stderr)
+	}
+	lib := mustRun(t, "show", "--store", store, "--no-server", "--ref", "mcts/fix/best", "lib.sh")
+	if !strings.Contains(lib, "$((i <= n))") {
+		t.Errorf("best lib.sh:\n%s", lib)
+	}
+	if log := mustRun(t, "log", "--store", store, "--no-server", "--ref", "mcts/fix/top-1"); !strings.Contains(log, "score 1.000") {
+		t.Errorf("top-1 log:\n%s", log)
+	}
+	// The user's worktree is untouched.
+	if b, _ := os.ReadFile(filepath.Join(wt, "lib.sh")); string(b) != mcts.ExampleProject()["lib.sh"] {
+		t.Error("the worktree was modified")
+	}
+	// Text output, quiet.
+	out, stderr, err = run(t, "mcts", "run", "--store", store, "--test", "sh test.sh", "--workers", "2", "--iterations", "60", "-q")
+	if err != nil || out != "" || stderr != "" {
+		t.Errorf("quiet run: %v %q %q", err, out, stderr)
+	}
+	out, _, err = run(t, "mcts", "run", "--store", store, "--test", "sh test.sh", "--seed", "1", "--algorithm", "puct", "--run", "p")
+	if err != nil || !strings.Contains(out, "solved") || !strings.Contains(out, "refs/heads/mcts/p/best") || !strings.Contains(out, "ms/iteration") {
+		t.Errorf("text run: %v\n%s", err, out)
+	}
+}
+
+func TestMCTSErrors(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	mustRun(t, "init", "--store", store)
+	for _, args := range [][]string{
+		{"mcts", "run", "--store", store, "--test", "true"},                                         // no main
+		{"mcts", "run", "--store", filepath.Join(dir, "none"), "--test", "true"},                    // no store
+		{"mcts", "run", "--store", store, "--test", "true", "--algorithm", "x"},                     // bad algorithm
+		{"mcts", "run", "--store", store, "--test", "true", "--proposer", "nope", "--ref", "b3:00"}, // bad ref
+		{"mcts", "ab", "--a", "--bogus", "--b", ""},
+		{"mcts", "ab", "--a", "", "--b", "--algorithm x"},
+		{"mcts", "ab", "--a", "", "--b", "", "--tasks", filepath.Join(dir, "none")},
+		{"mcts", "ab", "--a", "", "--b", "", "--only", "no-such-task"},
+	} {
+		if _, _, err := run(t, args...); err == nil {
+			t.Errorf("helios %s succeeded", strings.Join(args, " "))
+		}
+	}
+}
+
+func TestMCTSAB(t *testing.T) {
+	dir := t.TempDir()
+	task := filepath.Join(dir, "tasks", "offbyone")
+	os.MkdirAll(filepath.Join(task, "repo"), 0o777)
+	for p, c := range mcts.ExampleProject() {
+		os.WriteFile(filepath.Join(task, "repo", p), []byte(c), 0o644)
+	}
+	os.WriteFile(filepath.Join(task, "repo", "heldout.sh"), []byte(". ./lib.sh\n[ \"$(sum_to 4)\" = 10 ]\n"), 0o644)
+	os.WriteFile(filepath.Join(task, "task.json"), []byte(`{"test": "sh test.sh", "heldout": "sh heldout.sh"}`), 0o644)
+	out, stderr, err := run(t, "mcts", "ab", "--tasks", filepath.Join(dir, "tasks"), "--a", "--iterations 60", "--b", "--iterations 60 --algorithm puct", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep mcts.ABReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pairs != 1 || rep.A.Verified != 1 || rep.B.Verified != 1 || rep.Both != 1 || rep.SignP != 1 {
+		t.Errorf("report: %+v", rep)
+	}
+	out, _, err = run(t, "mcts", "ab", "--tasks", filepath.Join(dir, "tasks"), "--a", "--iterations 1", "--b", "--iterations 60", "-q")
+	if err != nil || !strings.Contains(out, "1 tasks × 1 seeds = 1 pairs") || !strings.Contains(out, "sign test") {
+		t.Errorf("text: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,263 @@
+package mcts
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/helios-vcs/helios/mcts/eval"
+	"github.com/helios-vcs/helios/mcts/propose"
+	"github.com/helios-vcs/helios/objstore"
+)
+
+// ABConfig is one arm of an A/B run: search settings and a proposer.
+type ABConfig struct {
+	Name            string
+	Search          Config
+	Proposer        string
+	ProposerOptions ProposerOptions
+}
+
+// AB runs two configurations on every task of a suite with the same seeds
+// (seeds 1..Seeds), paired: each task and seed is one pair. Each trial gets
+// a fresh store from Open in a temporary directory.
+type AB struct {
+	A, B  ABConfig
+	Seeds int
+	Open  func(dir string) (*objstore.Store, error)
+	Log   io.Writer
+}
+
+// Trial is one search of one arm on one task and seed.
+type Trial struct {
+	Task      string  `json:"task"`
+	Seed      uint64  `json:"seed"`
+	Arm       string  `json:"arm"`
+	Plausible bool    `json:"plausible"`
+	Verified  bool    `json:"verified"`
+	BestScore float64 `json:"best_score"`
+	SolvedS   float64 `json:"time_to_solution_s,omitempty"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	Evals     int     `json:"evaluations"`
+	Iters     int     `json:"iterations"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Arm summarizes one configuration.
+type Arm struct {
+	Config       string  `json:"config"`
+	N            int     `json:"n"`
+	Plausible    int     `json:"plausible"`
+	Verified     int     `json:"verified"`
+	SuccessScore float64 `json:"success_score"`
+	WilsonLow    float64 `json:"wilson_low"`
+	WilsonHigh   float64 `json:"wilson_high"`
+	MedianSolveS float64 `json:"median_time_to_solution_s"`
+	MeanEvals    float64 `json:"mean_evaluations"`
+	ItersPerS    float64 `json:"iterations_per_s"`
+}
+
+// ABReport is the outcome of an A/B run.
+type ABReport struct {
+	Tasks  int     `json:"tasks"`
+	Seeds  int     `json:"seeds"`
+	Pairs  int     `json:"pairs"`
+	A      Arm     `json:"a"`
+	B      Arm     `json:"b"`
+	OnlyA  int     `json:"only_a"`
+	OnlyB  int     `json:"only_b"`
+	Both   int     `json:"both"`
+	SignP  float64 `json:"sign_test_p"`
+	Trials []Trial `json:"trials"`
+}
+
+// Run runs every pair and summarizes.
+func (ab *AB) Run(ctx context.Context, tasks []Task) (*ABReport, error) {
+	rep := &ABReport{Tasks: len(tasks), Seeds: ab.Seeds}
+	var as, bs []Trial
+	for _, t := range tasks {
+		for seed := uint64(1); seed <= uint64(ab.Seeds); seed++ {
+			ta, err := ab.trial(ctx, t, seed, "a", ab.A)
+			if err != nil {
+				return nil, err
+			}
+			tb, err := ab.trial(ctx, t, seed, "b", ab.B)
+			if err != nil {
+				return nil, err
+			}
+			as, bs = append(as, ta), append(bs, tb)
+			rep.Trials = append(rep.Trials, ta, tb)
+			switch {
+			case ta.Verified && tb.Verified:
+				rep.Both++
+			case ta.Verified:
+				rep.OnlyA++
+			case tb.Verified:
+				rep.OnlyB++
+			}
+		}
+	}
+	rep.Pairs = len(as)
+	rep.A, rep.B = summarize(ab.A.Name, as), summarize(ab.B.Name, bs)
+	rep.SignP = SignTest(rep.OnlyA, rep.OnlyB)
+	return rep, nil
+}
+
+func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABConfig) (Trial, error) {
+	tr := Trial{Task: t.Name, Seed: seed, Arm: arm}
+	tmp, err := os.MkdirTemp("", "helios-ab-")
+	if err != nil {
+		return tr, err
+	}
+	defer os.RemoveAll(tmp)
+	s, err := ab.Open(filepath.Join(tmp, "store"))
+	if err != nil {
+		return tr, fmt.Errorf("mcts: ab: %w", err)
+	}
+	defer s.Close()
+	base, err := ImportDir(s, filepath.Join(t.Dir, "repo"), "task "+t.Name)
+	if err != nil {
+		return tr, err
+	}
+	p, err := NewProposer(c.Proposer, c.ProposerOptions)
+	if err != nil {
+		return tr, err
+	}
+	if cl, ok := p.(propose.Closer); ok {
+		defer cl.Close()
+	}
+	cfg := c.Search
+	cfg.Base, cfg.Seed, cfg.Proposer, cfg.ProposerName = base, seed, p, c.Proposer
+	cfg.Run = fmt.Sprintf("ab-%s-s%d", arm, seed)
+	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp}
+	cfg.Files = t.Files
+	search, err := NewSearch(Objstore{Store: s}, cfg)
+	if err != nil {
+		return tr, err
+	}
+	r, err := search.Run(ctx)
+	if err != nil {
+		tr.Error = err.Error()
+		ab.logf("%s seed %d %s: %v\n", t.Name, seed, arm, err)
+		return tr, nil
+	}
+	tr.Plausible, tr.BestScore, tr.ElapsedS, tr.Evals, tr.Iters = r.Solved, r.BestScore, r.ElapsedS, r.Evaluations, r.Iterations
+	if r.Solved {
+		tr.SolvedS = r.FirstSolvedS
+		if t.Heldout == "" {
+			tr.Verified = true
+		} else {
+			st, err := s.State(r.BestState)
+			if err != nil {
+				return tr, err
+			}
+			ev, err := eval.New(s, eval.Config{Command: t.Heldout, Dir: tmp})
+			if err != nil {
+				return tr, err
+			}
+			res, err := ev.Eval(ctx, 0, r.BestState, st.Root)
+			ev.Close()
+			if err != nil {
+				return tr, err
+			}
+			tr.Verified = res.Solved
+		}
+	}
+	ab.logf("%s seed %d %s: plausible %v, verified %v, %d evaluations, %.2fs\n", t.Name, seed, arm, tr.Plausible, tr.Verified, tr.Evals, tr.ElapsedS)
+	return tr, nil
+}
+
+func (ab *AB) logf(format string, args ...any) {
+	if ab.Log != nil {
+		fmt.Fprintf(ab.Log, "mcts ab: "+format, args...)
+	}
+}
+
+func summarize(name string, ts []Trial) Arm {
+	a := Arm{Config: name, N: len(ts)}
+	var solve []float64
+	evals, iters, secs := 0, 0, 0.0
+	for _, t := range ts {
+		if t.Plausible {
+			a.Plausible++
+			solve = append(solve, t.SolvedS)
+		}
+		if t.Verified {
+			a.Verified++
+		}
+		evals += t.Evals
+		iters += t.Iters
+		secs += t.ElapsedS
+	}
+	if a.N > 0 {
+		a.SuccessScore = float64(a.Verified) / float64(a.N)
+		a.MeanEvals = float64(evals) / float64(a.N)
+	}
+	if secs > 0 {
+		a.ItersPerS = float64(iters) / secs
+	}
+	a.WilsonLow, a.WilsonHigh = Wilson(a.Verified, a.N)
+	a.MedianSolveS = median(solve)
+	return a
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Wilson returns the Wilson score 95% interval of k successes in n trials.
+func Wilson(k, n int) (lo, hi float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	const z = 1.959963984540054
+	p := float64(k) / float64(n)
+	nn := float64(n)
+	den := 1 + z*z/nn
+	c := (p + z*z/(2*nn)) / den
+	h := z * math.Sqrt(p*(1-p)/nn+z*z/(4*nn*nn)) / den
+	return max(0, c-h), min(1, c+h)
+}
+
+// SignTest is the exact two-sided sign test (McNemar's exact test) on the
+// discordant pairs: b pairs only A solved, c pairs only B solved.
+func SignTest(b, c int) float64 {
+	n := b + c
+	if n == 0 {
+		return 1
+	}
+	k := min(b, c)
+	// P(X ≤ k) for X ~ Binomial(n, 1/2), doubled.
+	p, term := 0.0, math.Pow(0.5, float64(n))
+	for i := 0; i <= k; i++ {
+		p += term
+		term = term * float64(n-i) / float64(i+1)
+	}
+	return min(1, 2*p)
+}
+
+// WriteText prints the report for people.
+func (r *ABReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%d tasks × %d seeds = %d pairs\n", r.Tasks, r.Seeds, r.Pairs)
+	for _, a := range []struct {
+		label string
+		arm   Arm
+	}{{"A", r.A}, {"B", r.B}} {
+		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s\n",
+			a.label, a.arm.Config, a.arm.SuccessScore, a.arm.WilsonLow, a.arm.WilsonHigh, a.arm.Verified, a.arm.N, a.arm.Plausible,
+			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS)
+	}
+	fmt.Fprintf(w, "pairs: both %d, only A %d, only B %d; exact sign test p = %.3g\n", r.Both, r.OnlyA, r.OnlyB, r.SignP)
+}
