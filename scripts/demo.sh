@@ -70,6 +70,17 @@ if command -v git-remote-helios >/dev/null; then
 		exit 1
 	fi
 	helios fsck --store "$gstore"
+
+	say "mcts: search for a fix of a buggy project, with its tests as the reward"
+	helios mcts example --dir "$demo/buggy"
+	helios snapshot --store "$gstore" --dir "$demo/buggy" --ref buggy -m "a project with a bug" -q
+	echo "tests failing before the search: $(cd "$demo/buggy" && sh test.sh | grep -c "^not ok" || true)"
+	helios mcts run --store "$gstore" --ref buggy --test 'sh test.sh' --workers 1 --seed 7 --run demo -q
+	say "git: fetch the search's best state back as an ordinary commit"
+	git -C "$demo/clone" fetch -q origin 'refs/heads/mcts/*:refs/remotes/mcts/*'
+	git -C "$demo/clone" log -1 --format='%h %s' refs/remotes/mcts/demo/best
+	git -C "$demo/clone" diff refs/remotes/mcts/demo/best~1 refs/remotes/mcts/demo/best 2>/dev/null || git -C "$demo/clone" show --stat refs/remotes/mcts/demo/best
+	helios audit verify --store "$gstore"
 fi
 
 say "done: everything is in $demo"

@@ -25,7 +25,7 @@ import (
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
-	"github.com/helios-vcs/helios/objstore/rocksdb"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 )
 
 func main() {
@@ -112,25 +112,11 @@ func storePath(url string) (string, error) {
 	return abs, nil
 }
 
-// openStore opens the store's database: read-only for reading (a frozen
-// view that runs beside a writer), else for writing, waiting for another
-// writer's lock with one message on stderr. (The same logic as the helios
-// command's.)
+// openStore opens the store directory (cmd/internal/storedir: keyring,
+// tier, audit journal): read-only for reading (a frozen view that runs
+// beside a writer), else for writing, after asking a running helios serve
+// to hand the database over, waiting for another writer's lock with one
+// message on stderr.
 func openStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error) {
-	kv, err := rocksdb.Open(filepath.Join(dir, "db"), rocksdb.Options{
-		ReadOnly: !write,
-		LockWait: lockWait,
-		OnWait: func() {
-			fmt.Fprintf(stderr, "helios: waiting for another process to release the store %s\n", dir)
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	s, err := objstore.Open(kv, objstore.Options{})
-	if err != nil {
-		kv.Close()
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	return s, nil
+	return storedir.Open(dir, storedir.Options{Write: write, LockWait: lockWait, Stderr: stderr, StopServer: true})
 }

@@ -65,7 +65,7 @@ func keysCommand() *cli.Command {
 				},
 				Action: func(c *cli.Context) error {
 					store := c.String("store")
-					open := func() (*objstore.Store, error) { return openStore(store, forWrite, false, c.App.ErrWriter) }
+					open := func() (*objstore.Store, error) { return openExclusive(store, false, c.App.ErrWriter) }
 					return runKeysRotate(store, c.String("from"), c.String("to"), open, c.App.Writer)
 				},
 			},

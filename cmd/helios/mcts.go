@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -50,7 +51,7 @@ func mctsCommand() *cli.Command {
 					return runMCTS(c.Context, o, c.App.Writer, c.App.ErrWriter)
 				},
 			},
-			mctsABCommand(),
+			mctsABCommand(), mctsExampleCommand(),
 		},
 	}
 }
@@ -123,7 +124,7 @@ func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error
 	if !o.seeded {
 		o.cfg.Seed = rand.Uint64() >> 1
 	}
-	s, err := openStore(o.store, forWrite, false, stderr)
+	s, err := openExclusive(o.store, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -303,4 +304,29 @@ func openScratchStore(dir string) (*objstore.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// mctsExampleCommand writes the built-in example project (a shell library
+// with an injected off-by-one and a TAP test script) for demos.
+func mctsExampleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "example",
+		Usage:     "write a tiny project with an injected bug into DIR (for trying mcts run)",
+		UsageText: "helios mcts example --dir DIR",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "dir", Required: true}},
+		Action: func(c *cli.Context) error {
+			dir := c.String("dir")
+			for name, content := range mcts.ExampleProject() {
+				p := filepath.Join(dir, filepath.FromSlash(name))
+				if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.App.Writer, "wrote the example project to %s; its test command is: sh test.sh\n", dir)
+			return nil
+		},
+	}
 }

@@ -34,6 +34,13 @@ func openStore(dir string, mode openMode, durable bool, stderr io.Writer) (*objs
 	return storedir.Open(dir, storedir.Options{Write: mode == forWrite, Durable: durable, Stderr: stderr})
 }
 
+// openExclusive opens the store for writing in this process, asking a
+// running server to hand the database over first: for commands that are
+// not served (mcts run, policy set, keys rotate).
+func openExclusive(dir string, durable bool, stderr io.Writer) (*objstore.Store, error) {
+	return storedir.Open(dir, storedir.Options{Write: true, Durable: durable, Stderr: stderr, StopServer: true})
+}
+
 func openTier(store string, size int64, stderr io.Writer) (nvme.Device, *nvme.Log, error) {
 	return storedir.OpenTier(store, size, stderr)
 }

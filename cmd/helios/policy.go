@@ -65,7 +65,7 @@ func runPolicySet(store, file string, quiet bool, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	s, err := openStore(store, forWrite, false, stderr)
+	s, err := openExclusive(store, false, stderr)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
+	"github.com/helios-vcs/helios/objstore/server"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -59,6 +60,11 @@ type Options struct {
 	// Stderr receives one-line notices (waiting for a lock, a tier
 	// fallback); nil discards them.
 	Stderr io.Writer
+	// StopServer asks a running helios serve to exit before a writer
+	// opens the database (which the server holds): for programs that
+	// write directly (git-remote-helios, mcts run, policy and key changes).
+	// The server starts again on the next command that wants it.
+	StopServer bool
 }
 
 // Open opens the store in dir.
@@ -75,6 +81,11 @@ func Open(dir string, o Options) (*objstore.Store, error) {
 	}
 	if o.LockWait == 0 {
 		o.LockWait = time.Minute
+	}
+	if o.Write && o.StopServer {
+		if err := StopServer(dir, o.LockWait); err != nil {
+			return nil, err
+		}
 	}
 	kv, err := rocksdb.Open(DBDir(dir), rocksdb.Options{
 		ReadOnly: !o.Write,
@@ -249,4 +260,22 @@ func OpenTier(dir string, size int64, stderr io.Writer) (nvme.Device, *nvme.Log,
 		return nil, nil, fmt.Errorf("tier: %w", err)
 	}
 	return dev, log, nil
+}
+
+// StopServer asks the store's running server (helios serve) to exit after
+// its requests in flight, and waits until it has. Nothing runs: nil.
+func StopServer(dir string, wait time.Duration) error {
+	if !server.Running(dir) {
+		return nil
+	}
+	// A client of another build makes the server exit too (version
+	// handshake), so an error from Dial is no reason to stop trying.
+	if c, err := server.Dial(dir, server.BuildID()); err == nil {
+		c.Stop()
+		c.Close()
+	}
+	if err := server.WaitStopped(dir, wait); err != nil {
+		return fmt.Errorf("the store's server did not stop: %w", err)
+	}
+	return nil
 }
