@@ -25,6 +25,8 @@ import (
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
+	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
 )
 
@@ -61,7 +63,15 @@ func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader,
 			return nil, err
 		}
 		remote = storeremote.New(func(write bool) (*objstore.Store, error) {
-			return openStore(dir, write, stderr)
+			s, err := openStore(dir, write, stderr)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkAuditLog(s, dir, gitDir); err != nil {
+				s.Close()
+				return nil, err
+			}
+			return s, nil
 		})
 		if wrap != nil {
 			return wrap(remote), nil
@@ -119,4 +129,40 @@ func storePath(url string) (string, error) {
 // message on stderr.
 func openStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error) {
 	return storedir.Open(dir, storedir.Options{Write: write, LockWait: lockWait, Stderr: stderr, StopServer: true})
+}
+
+// checkAuditLog keeps the last audit checkpoint this repository saw of the
+// store (under $GIT_DIR/helios/checkpoints) and, on every fetch and push,
+// requires the store's current checkpoint to extend it, proven by a
+// consistency proof against both signed roots: a store whose history was
+// rewritten, rolled back or forked is refused, even by someone who holds
+// the store's signing key (see package audit). The verifier key is pinned
+// on first contact.
+func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
+	if gitDir == "" {
+		return nil // not run by git (tests of the protocol alone)
+	}
+	kept := audit.CheckpointPath(gitDir, dir)
+	log, err := storeaudit.OpenLog(s.KV(), nil)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	cp, err := log.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if cp == nil {
+		if _, err := os.Stat(kept); err == nil {
+			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
+		}
+		return nil // a store made with --no-audit, never audited
+	}
+	vkey, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile))
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
+		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	}
+	return nil
 }
