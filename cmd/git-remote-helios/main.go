@@ -73,10 +73,11 @@ func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader,
 			}
 			return s, nil
 		})
+		var r helper.Remote = &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor()}
 		if wrap != nil {
-			return wrap(remote), nil
+			return wrap(r), nil
 		}
-		return remote, nil
+		return r, nil
 	}
 	code := helper.Main(ctx, args, gitDir, stdin, stdout, stderr, open)
 	if remote != nil {

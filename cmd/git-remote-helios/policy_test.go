@@ -1,0 +1,61 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
+)
+
+// TestPolicyRefusesPerRef: with a policy that lets this user write only
+// under refs/heads/agents/, a push of two refs lands one and refuses the
+// other with the rule's reason; refs the user may not read are not listed.
+func TestPolicyRefusesPerRef(t *testing.T) {
+	e := newE2E(t)
+	me := storedir.LocalActor()
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "one", map[string]string{"f": "1\n"})
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	e.push(src, "-q", "origin", "main", "main:refs/heads/secret/x")
+
+	pol, err := audit.ParsePolicy("role developer " + me + "\n" +
+		"role maintainer nobody-else\n" +
+		"deny R refs/heads/secret/** *\n" +
+		"allow RW refs/heads/agents/** @developer\n" +
+		"allow R refs/** *\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := storedir.Open(e.store, storedir.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := storedir.Journal(e.store, s.KV())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetPolicy(s, me, pol); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	e.commit(src, "two", map[string]string{"f": "2\n"})
+	out, _ := e.run(src, nil, "", "push", "origin", "main", "main:refs/heads/agents/a1")
+	if !strings.Contains(out, "[new branch]      main -> agents/a1") {
+		t.Errorf("allowed ref not pushed:\n%s", out)
+	}
+	if !strings.Contains(out, "! [remote rejected] main -> main") || !strings.Contains(out, "deny") && !strings.Contains(out, "no rule") {
+		t.Errorf("denied ref not refused with a reason:\n%s", out)
+	}
+	refs := e.storeRefs()
+	if _, ok := refs["refs/heads/agents/a1"]; !ok {
+		t.Errorf("store refs %v lack the allowed push", refs)
+	}
+	ls := e.git(src, "ls-remote", "origin")
+	if strings.Contains(ls, "secret") || !strings.Contains(ls, "refs/heads/main") {
+		t.Errorf("ls-remote shows refs the policy hides, or hides readable ones:\n%s", ls)
+	}
+}
