@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench-snapshot.sh: wall time and bytes written of `helios snapshot` after a
 # one-line edit in a 1,000-file tree, through the resident server (started
-# on demand) and with --no-server (the database opened per command).
+# on demand) with its file watcher, through the server without the watcher
+# (HELIOS_SERVE_WATCH=0: a stat walk of every file), and with --no-server
+# (the database opened per command).
 #
 #   scripts/bench-snapshot.sh [ITERATIONS]      (default 200)
 #
@@ -43,18 +45,28 @@ run() {
 }
 pct() { sort -n "$WORK/times.$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; printf "%.2f", a[i]/1000}'; }
 
-# Through the server: the first snapshot starts it and reads every file.
-"$H" snapshot --store "$WORK/store" --dir "$WORK/wt" -q
-PID=$("$H" serve --store "$WORK/store" --status --json | sed 's/.*"pid":\([0-9]*\).*/\1/')
-wb0=$(awk '/^write_bytes/ {print $2}' /proc/$PID/io); wal0=$(walsize)
-run server ""
-wb1=$(awk '/^write_bytes/ {print $2}' /proc/$PID/io); wal1=$(walsize)
-edit 7
-cblocks=$( { /usr/bin/time -f '%O' "$H" snapshot --store "$WORK/store" --dir "$WORK/wt" -q; } 2>&1 | tail -1)
-echo "server (pid $PID), $N snapshots of a 1,000-file tree after a one-line edit:"
-echo "  wall ms incl. process start: p50 $(pct server 50)  p95 $(pct server 95)  p99 $(pct server 99)"
-echo "  server write_bytes per snapshot: $(( (wb1 - wb0) / N ))   WAL bytes per snapshot: $(( (wal1 - wal0) / N ))   client block writes: $((cblocks * 512)) bytes"
-"$H" serve --store "$WORK/store" --stop >/dev/null
+# served LABEL: through a server started on demand (the first snapshot
+# starts it and reads every file), N snapshots after one-line edits.
+served() {
+  local label=$1
+  "$H" snapshot --store "$WORK/store" --dir "$WORK/wt" -q
+  PID=$("$H" serve --store "$WORK/store" --status --json | sed 's/.*"pid":\([0-9]*\).*/\1/')
+  wb0=$(awk '/^write_bytes/ {print $2}' /proc/$PID/io); wal0=$(walsize)
+  run "$label" ""
+  wb1=$(awk '/^write_bytes/ {print $2}' /proc/$PID/io); wal1=$(walsize)
+  edit 7
+  scanned=$("$H" snapshot --store "$WORK/store" --dir "$WORK/wt" --json | sed 's/.*"scanned":\([0-9]*\).*/\1/')
+  edit 9
+  cblocks=$( { /usr/bin/time -f '%O' "$H" snapshot --store "$WORK/store" --dir "$WORK/wt" -q; } 2>&1 | tail -1)
+  echo "$label (pid $PID), $N snapshots of a 1,000-file tree after a one-line edit:"
+  echo "  wall ms incl. process start: p50 $(pct "$label" 50)  p95 $(pct "$label" 95)  p99 $(pct "$label" 99)"
+  echo "  server write_bytes per snapshot: $(( (wb1 - wb0) / N ))   WAL bytes per snapshot: $(( (wal1 - wal0) / N ))   client block writes: $((cblocks * 512)) bytes"
+  echo "  files examined by one snapshot: $scanned"
+  "$H" serve --store "$WORK/store" --stop >/dev/null
+}
+
+HELIOS_SERVE_WATCH=1 served "server+watcher"
+HELIOS_SERVE_WATCH=0 served "server, no watcher"
 
 # Direct: each command opens RocksDB itself.
 run direct "--no-server"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ type serveOptions struct {
 	idle         time.Duration
 	durable      bool
 	json         bool
+	watch        bool
 }
 
 func serveCommand() *cli.Command {
@@ -34,11 +36,14 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: 10 * time.Minute, EnvVars: []string{"HELIOS_SERVE_IDLE_TIMEOUT"},
 				Usage: "exit after this long without a connection (0: never)"},
 			&cli.BoolFlag{Name: "durable", Usage: "fsync every write (group commit), not only those asked for with --durable"},
+			&cli.BoolFlag{Name: "watch", Value: true, EnvVars: []string{"HELIOS_SERVE_WATCH"},
+				Usage: "watch snapshotted worktrees (inotify) so that a snapshot reads only what changed; --watch=false: stat every file"},
 		},
 		Action: func(c *cli.Context) error {
 			return runServe(serveOptions{
 				store: c.String("store"), status: c.Bool("status"), stop: c.Bool("stop"),
 				idle: c.Duration("idle-timeout"), durable: c.Bool("durable"), json: c.Bool("json"),
+				watch: c.Bool("watch"),
 			}, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -77,6 +82,9 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	srv := server.New(server.Options{
 		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
 		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
+		// The watcher's flush markers live in the store directory, which
+		// the server owns while it holds the lock.
+		Watch: server.WatchOptions{Disabled: !o.watch, SentinelDir: filepath.Join(o.store, server.WatchDirName)},
 	})
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -80,7 +80,13 @@ func syncWAL(s *objstore.Store) error {
 }
 
 func (l Local) Snapshot(r SnapshotRequest) (objstore.SnapshotResult, error) {
-	res, err := l.S.Snapshot(r.Dir, objstore.SnapshotOptions{Ref: r.Ref, Message: r.Message, Author: r.Author})
+	return l.snapshot(r, nil)
+}
+
+// snapshot is Snapshot limited to paths when they are not nil (the
+// watcher's change set; see watch.go).
+func (l Local) snapshot(r SnapshotRequest, paths []string) (objstore.SnapshotResult, error) {
+	res, err := l.S.Snapshot(r.Dir, objstore.SnapshotOptions{Ref: r.Ref, Message: r.Message, Author: r.Author, Paths: paths})
 	if err == nil && r.Durable && !l.Durable {
 		err = syncWAL(l.S)
 	}

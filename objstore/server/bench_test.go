@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/helios-vcs/helios/objstore"
 )
@@ -17,7 +19,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := serveStoreB(b, dir, s)
+	f := serveStoreB(b, dir, s, Options{})
 	c, err := Dial(f, "")
 	if err != nil {
 		b.Fatal(err)
@@ -33,14 +35,20 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // BenchmarkSnapshot1000 is a snapshot through the server after a one-line
 // edit in a 1,000-file tree, without process start (see
-// scripts/bench-snapshot.sh for the whole command).
+// scripts/bench-snapshot.sh for the whole command), with the file watcher
+// and with a stat walk.
 func BenchmarkSnapshot1000(b *testing.B) {
+	b.Run("watch", func(b *testing.B) { benchSnapshot1000(b, Options{}) })
+	b.Run("stat-walk", func(b *testing.B) { benchSnapshot1000(b, Options{Watch: WatchOptions{Disabled: true}}) })
+}
+
+func benchSnapshot1000(b *testing.B, o Options) {
 	dir := b.TempDir()
 	s, err := openRocks(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := serveStoreB(b, dir, s)
+	f := serveStoreB(b, dir, s, o)
 	wt := filepath.Join(b.TempDir(), "wt")
 	for i := range 1000 {
 		p := filepath.Join(wt, fmt.Sprintf("d%d/s%d/f%d.go", i%20, i%3, i))
@@ -56,6 +64,7 @@ func BenchmarkSnapshot1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	i := 0
+	var lat []time.Duration
 	for b.Loop() {
 		i++
 		b.StopTimer()
@@ -65,14 +74,19 @@ func BenchmarkSnapshot1000(b *testing.B) {
 		fmt.Fprintf(fh, "// edit %d\n", i)
 		fh.Close()
 		b.StartTimer()
+		t0 := time.Now()
 		res, err := c.Snapshot(SnapshotRequest{Dir: wt, Ref: "refs/heads/main"})
+		lat = append(lat, time.Since(t0))
 		if err != nil || !res.Changed {
 			b.Fatal(res, err)
 		}
 	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds()), "p95-µs")
 }
 
-func serveStoreB(b *testing.B, dir string, s *objstore.Store) string {
+func serveStoreB(b *testing.B, dir string, s *objstore.Store, o Options) string {
 	lock, err := LockServer(dir, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +95,8 @@ func serveStoreB(b *testing.B, dir string, s *objstore.Store) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := New(Options{Store: s})
+	o.Store = s
+	srv := New(o)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	b.Cleanup(func() { srv.Shutdown(); <-done; s.Close(); lock.Release() })

@@ -11,6 +11,7 @@
 //	serve.lock   flock'ed (exclusive) by the running server for its lifetime
 //	serve.start  flock'ed by a client while it starts a server
 //	serve.log    stderr of servers started on demand
+//	serve.watch  the file watcher's flush markers (see watch.go)
 //
 // A server takes serve.lock (waiting for a previous one that is shutting
 // down), removes any serve.sock left behind, opens the store, listens; at
@@ -110,6 +111,15 @@
 // (objstore.ErrNotFound, ErrRefConflict with its *RefConflictError,
 // ErrLocalChanges, ErrBadPath, ..., ErrDenied), so errors.Is and errors.As
 // work the same through a server as on a store opened in process (Local).
+//
+// # The file watcher
+//
+// A snapshot request of a directory starts (or keeps) an inotify watch of
+// that worktree, and the next snapshots of it examine only the paths that
+// changed since its last sync (objstore.SnapshotOptions.Paths), falling
+// back to the full scan whenever the watcher cannot vouch for its set.
+// watch.go has the design and the race-freedom argument; WatchOptions the
+// limits.
 //
 // # Policy
 //

@@ -86,6 +86,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Logf, if set, receives one line per connection and per shutdown.
 	Logf func(format string, args ...any)
+	// Watch configures the file watcher that tells a snapshot which paths
+	// changed (see watch.go); on by default. Watched worktrees unused for
+	// IdleTimeout are dropped.
+	Watch WatchOptions
 }
 
 // Server serves a Store over a stream listener (a Unix socket in the store
@@ -96,6 +100,8 @@ type Server struct {
 	o       Options
 	local   Local
 	started time.Time
+	watch   *watchSet // nil when the watcher is off
+	janitor chan struct{}
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -123,8 +129,12 @@ func New(o Options) *Server {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	return &Server{o: o, local: Local{S: o.Store}, started: time.Now(),
-		conns: map[*serverConn]struct{}{}, done: make(chan struct{})}
+	s := &Server{o: o, local: Local{S: o.Store}, started: time.Now(),
+		conns: map[*serverConn]struct{}{}, done: make(chan struct{}), janitor: make(chan struct{})}
+	if !o.Watch.Disabled {
+		s.watch = newWatchSet(o.Watch, o.IdleTimeout, o.Logf)
+	}
+	return s
 }
 
 // Done is closed when the server decides to stop: idle timeout, a stop
@@ -156,7 +166,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.armIdle()
+	janitor := s.janitor
 	s.mu.Unlock()
+	if s.watch != nil && janitor != nil {
+		go s.watch.janitor(janitor)
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -231,6 +245,15 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.mu.Lock()
+	if s.janitor != nil {
+		close(s.janitor)
+		s.janitor = nil
+	}
+	s.mu.Unlock()
+	if s.watch != nil {
+		s.watch.close()
+	}
 }
 
 func (s *Server) serveConn(sc *serverConn) {
@@ -379,7 +402,7 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		if err := s.authorize(sc, op, r.Ref); err != nil {
 			return err
 		}
-		res, err := l.Snapshot(r)
+		res, err := s.snapshot(r)
 		if err != nil {
 			return err
 		}
@@ -393,7 +416,7 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		if err := s.authorize(sc, op, dir); err != nil {
 			return err
 		}
-		ms, err := l.Checkout(dir, to, objstore.CheckoutOptions{Force: force})
+		ms, err := s.checkout(dir, to, objstore.CheckoutOptions{Force: force})
 		if err != nil {
 			return err
 		}
@@ -579,6 +602,13 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		m, err := l.Stats()
 		if err != nil {
 			return err
+		}
+		if s.watch != nil {
+			trees, dirs := s.watch.counts()
+			m["watch_worktrees"], m["watch_dirs"] = int64(trees), int64(dirs)
+			m["watch_snapshots_partial"] = s.watch.partial.Load()
+			m["watch_snapshots_full"] = s.watch.full.Load()
+			m["watch_snapshots_not_synced"] = s.watch.notSynced.Load()
 		}
 		e.u(uint64(len(m)))
 		for k, v := range m {

@@ -20,6 +20,7 @@ const (
 	LockName      = "serve.lock"  // flock'ed by the running server for its lifetime
 	StartLockName = "serve.start" // flock'ed by a client while it starts a server
 	LogName       = "serve.log"   // stderr of servers started on demand
+	WatchDirName  = "serve.watch" // the watcher's flush markers (see WatchOptions.SentinelDir)
 )
 
 // ErrRunning is returned by LockServer when another server holds the
