@@ -8,7 +8,7 @@ GO        ?= go
 # fetches it from the module proxy on first use (about 10 s).
 export GOTOOLCHAIN ?= go1.26.11
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PKGS  := librocksdb-dev liburing-dev git
+DEB_PKGS  := librocksdb-dev liburing-dev git strace
 BIN       := bin
 GOFLAGS_TEST ?= -race -timeout 45m
 
@@ -47,6 +47,11 @@ demo: build
 
 bench: build
 	$(BIN)/helios bench all
+
+# The Phase-0 go/no-go table (cmd/helios/phase0.go): every decision
+# criterion measured on this machine, including io-report and coverage.
+phase0: build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/helios phase0
 
 # Release gates: no AGPL/GPL/SSPL/BUSL dependency; no reachable known vulnerability.
 licences: deps

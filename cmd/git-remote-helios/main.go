@@ -22,12 +22,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helios-vcs/helios/helper"
-	"github.com/helios-vcs/helios/helper/storeremote"
-	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/storeremote"
+	"github.com/helios-vcs/helios/objstore"
 )
 
 func main() {

@@ -72,6 +72,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			gcCommand(),
 			statsCommand(),
 			benchCommand(),
+			ioReportCommand(),
+			phase0Command(),
 			serveCommand(),
 			mctsCommand(),
 			auditCommand(),
