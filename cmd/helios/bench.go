@@ -14,7 +14,15 @@ import (
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "measure the store on this machine (temporary RocksDB stores)",
+		Usage: "measure the store on this machine (temporary RocksDB stores); --phase0 for the go/no-go table",
+		Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "phase0", Usage: "the Phase-0 go/no-go table (as helios phase0)"}},
+		Action: func(c *cli.Context) error {
+			if !c.Bool("phase0") {
+				return cli.ShowSubcommandHelp(c)
+			}
+			o := phase0Options{json: c.Bool("json"), skip: map[string]bool{}, ioN: 100, abSeeds: 2}
+			return runPhase0(c.Context, o, defaultPhase0Probes(c.App), c.App.Writer, c.App.ErrWriter)
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:  "commit",

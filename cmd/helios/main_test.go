@@ -226,3 +226,10 @@ func TestBenchAllAndTierSmoke(t *testing.T) {
 		t.Errorf("bench tier text = %q", out)
 	}
 }
+
+func TestBenchWithoutSubcommandShowsHelp(t *testing.T) {
+	out, _, err := run(t, "bench")
+	if err != nil || !strings.Contains(out, "--phase0") {
+		t.Errorf("helios bench: %v\n%s", err, out)
+	}
+}
