@@ -139,7 +139,6 @@ func worktreeStateValue(id ID, at time.Time) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), id[:]...), uint64(at.UnixNano()))
 }
 
-
 // MaterializeStats counts what a materialize or checkout wrote.
 type MaterializeStats struct {
 	Files   int   `json:"files"`
