@@ -12,7 +12,7 @@ DEB_PKGS  := librocksdb-dev liburing-dev git strace
 BIN       := bin
 GOFLAGS_TEST ?= -race -timeout 45m
 
-.PHONY: all deps build test vet cover demo bench phase0 clean licences vulncheck
+.PHONY: all deps build test vet cover demo bench phase0 clean licences vulncheck fuzz
 
 all: build
 
@@ -52,6 +52,14 @@ bench: build
 # criterion measured on this machine, including io-report and coverage.
 phase0: build
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/helios phase0
+
+# Every fuzz target for FUZZTIME each (CI runs them briefly; found inputs
+# land in testdata/fuzz and become regression tests).
+FUZZTIME ?= 10s
+fuzz: deps
+	@for t in FuzzDecodeTree FuzzDecodeState FuzzDecodeChunkList FuzzCleanPath; do \
+		$(GO) test ./objstore -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; done
+	$(GO) test ./helper/gitobj -run '^$$' -fuzz '^FuzzTree$$' -fuzztime $(FUZZTIME)
 
 # Release gates: no AGPL/GPL/SSPL/BUSL dependency; no reachable known vulnerability.
 licences: deps

@@ -102,12 +102,12 @@ func decodeChunkList(b []byte) (size int, chunks []ChunkRef, err error) {
 	}
 	p := 1
 	s, w := binary.Uvarint(b[p:])
-	if w <= 0 {
+	if w <= 0 || !canonVarint(b[p:], w) {
 		return 0, nil, fmt.Errorf("%w: bad size", ErrBadBlob)
 	}
 	p += w
 	n, w := binary.Uvarint(b[p:])
-	if w <= 0 || n > uint64(len(b)) {
+	if w <= 0 || !canonVarint(b[p:], w) || n > uint64(len(b)) {
 		return 0, nil, fmt.Errorf("%w: bad chunk count", ErrBadBlob)
 	}
 	p += w
@@ -115,7 +115,7 @@ func decodeChunkList(b []byte) (size int, chunks []ChunkRef, err error) {
 	total := uint64(0)
 	for i := range chunks {
 		l, w := binary.Uvarint(b[p:])
-		if w <= 0 || len(b)-p-w < 32 || l > 1<<31 {
+		if w <= 0 || !canonVarint(b[p:], w) || len(b)-p-w < 32 || l > 1<<31 {
 			return 0, nil, fmt.Errorf("%w: truncated chunk list", ErrBadBlob)
 		}
 		p += w

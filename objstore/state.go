@@ -78,9 +78,14 @@ func (d *decoder) fail(what string) {
 	}
 }
 
+// canonVarint reports whether the w-byte varint at the start of b is in
+// its shortest form (encodings are canonical: one value, one byte string,
+// one ID).
+func canonVarint(b []byte, w int) bool { return w == 1 || w > 1 && b[w-1] != 0 }
+
 func (d *decoder) uvarint(what string) uint64 {
 	v, w := binary.Uvarint(d.b)
-	if w <= 0 {
+	if w <= 0 || !canonVarint(d.b, w) {
 		d.fail(what)
 		d.b = nil
 		return 0
@@ -91,7 +96,7 @@ func (d *decoder) uvarint(what string) uint64 {
 
 func (d *decoder) varint(what string) int64 {
 	v, w := binary.Varint(d.b)
-	if w <= 0 {
+	if w <= 0 || !canonVarint(d.b, w) {
 		d.fail(what)
 		d.b = nil
 		return 0

@@ -185,7 +185,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 	}
 	p := 1
 	n, w := binary.Uvarint(b[p:])
-	if w <= 0 || n > uint64(len(b)) {
+	if w <= 0 || !canonVarint(b[p:], w) || n > uint64(len(b)) {
 		return nil, fmt.Errorf("%w: bad entry count", ErrBadTree)
 	}
 	p += w
@@ -202,7 +202,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 			return nil, fmt.Errorf("%w: bad mode code %d", ErrBadTree, code)
 		}
 		l, w := binary.Uvarint(b[p:])
-		if w <= 0 || l > uint64(len(b)-p-w) {
+		if w <= 0 || !canonVarint(b[p:], w) || l > uint64(len(b)-p-w) {
 			return nil, fmt.Errorf("%w: truncated name", ErrBadTree)
 		}
 		p += w
