@@ -208,7 +208,7 @@ func childPIDs(pid int) []int {
 func straceWatchdog(stracePID int, done <-chan struct{}) bool {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	child, gone := 0, time.Time{}
+	child, gone, start := 0, time.Time{}, time.Now()
 	for {
 		select {
 		case <-done:
@@ -217,8 +217,12 @@ func straceWatchdog(stracePID int, done <-chan struct{}) bool {
 		}
 		kids := childPIDs(stracePID)
 		if child == 0 {
-			if len(kids) > 0 {
+			switch {
+			case len(kids) > 0:
 				child = kids[0]
+			case time.Since(start) > time.Second:
+				// The command came and went between two ticks: it is gone.
+				child, gone = -1, time.Now()
 			}
 			continue
 		}
@@ -228,7 +232,9 @@ func straceWatchdog(stracePID int, done <-chan struct{}) bool {
 			}
 			continue
 		}
-		if time.Since(gone) > 3*time.Second && tracing(stracePID) {
+		// Only while the command itself is gone (strace has no child of its
+		// own) but strace still follows something it left behind.
+		if time.Since(gone) > 3*time.Second && len(kids) == 0 && tracing(stracePID) {
 			unix.Kill(stracePID, unix.SIGINT)
 			return true
 		}
