@@ -89,11 +89,24 @@ func WriteKept(path string, k Kept) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+	if err := WriteFileAtomic(path, []byte(fmt.Sprintf("verifier %s\n%s", k.VerifierKey, k.Note)), 0o600); err != nil {
+		return fmt.Errorf("audit: keep checkpoint: %w", err)
 	}
-	_, err = fmt.Fprintf(tmp, "verifier %s\n%s", k.VerifierKey, k.Note)
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: written to a temporary file in
+// the same directory, synced, then renamed over path, so a reader sees the
+// old file or the new one, never part of one. perm applies to a new file.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -105,9 +118,8 @@ func WriteKept(path string, k Kept) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("audit: keep checkpoint: %w", err)
 	}
-	return nil
+	return err
 }
 
 // CheckConsistency is what a client (the remote helper) calls on every

@@ -39,10 +39,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/helios-vcs/helios/audit"
 	"github.com/zeebo/blake3"
 )
 
@@ -361,22 +361,7 @@ func writeKeyring(path string, kr *Keyring, create bool) error {
 			return fmt.Errorf("keys: %q already exists", path)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*")
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := audit.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("keys: write keyring: %w", err)
 	}
 	return nil
