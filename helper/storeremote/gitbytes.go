@@ -2,7 +2,6 @@ package storeremote
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,15 +27,6 @@ func fromGit(o gitobj.OID) objstore.GitOID {
 	var g objstore.GitOID
 	copy(g[:], o.Bytes())
 	return g
-}
-
-func parseHexOID(b []byte) (objstore.GitOID, bool) {
-	var o objstore.GitOID
-	if len(b) != 2*len(o) {
-		return o, false
-	}
-	_, err := hex.Decode(o[:], b)
-	return o, err == nil
 }
 
 // treeEntry is one entry of a raw git tree.
@@ -93,73 +83,27 @@ func storeMode(mode uint32) (objstore.Mode, bool) {
 	return m, m.Valid()
 }
 
-// commitLinks returns the tree and parents named by raw commit bytes.
+// commitLinks returns the tree and parents named by raw commit bytes
+// (gitobj.DecodeCommit, in the store's id type).
 func commitLinks(raw []byte) (tree objstore.GitOID, parents []objstore.GitOID, err error) {
-	haveTree := false
-	for len(raw) > 0 && raw[0] != '\n' {
-		nl := bytes.IndexByte(raw, '\n')
-		if nl < 0 {
-			break
-		}
-		line := raw[:nl]
-		raw = raw[nl+1:]
-		switch {
-		case bytes.HasPrefix(line, []byte("tree ")) && !haveTree:
-			var ok bool
-			if tree, ok = parseHexOID(line[5:]); !ok {
-				return tree, nil, fmt.Errorf("storeremote: malformed commit: tree %q", line[5:])
-			}
-			haveTree = true
-		case bytes.HasPrefix(line, []byte("parent ")):
-			p, ok := parseHexOID(line[7:])
-			if !ok {
-				return tree, nil, fmt.Errorf("storeremote: malformed commit: parent %q", line[7:])
-			}
-			parents = append(parents, p)
-		case bytes.HasPrefix(line, []byte("author ")):
-			// tree and parents come first in every commit git writes.
-			if haveTree {
-				return tree, parents, nil
-			}
-		}
+	c, err := gitobj.DecodeCommit(gitobj.SHA1, raw)
+	if err != nil {
+		return tree, nil, fmt.Errorf("storeremote: %w", err)
 	}
-	if !haveTree {
-		return tree, nil, fmt.Errorf("storeremote: malformed commit: no tree")
+	for _, p := range c.Parents {
+		parents = append(parents, fromGit(p))
 	}
-	return tree, parents, nil
+	return fromGit(c.Tree), parents, nil
 }
 
-// tagTarget returns the object an annotated tag points at and its type.
+// tagTarget returns the object an annotated tag points at and its type
+// (gitobj.DecodeTag, in the store's types).
 func tagTarget(raw []byte) (objstore.GitOID, objstore.GitType, error) {
-	var target objstore.GitOID
-	var typ objstore.GitType
-	haveObj := false
-	for len(raw) > 0 && raw[0] != '\n' {
-		nl := bytes.IndexByte(raw, '\n')
-		if nl < 0 {
-			break
-		}
-		line := raw[:nl]
-		raw = raw[nl+1:]
-		switch {
-		case bytes.HasPrefix(line, []byte("object ")) && !haveObj:
-			var ok bool
-			if target, ok = parseHexOID(line[7:]); !ok {
-				return target, 0, fmt.Errorf("storeremote: malformed tag: object %q", line[7:])
-			}
-			haveObj = true
-		case bytes.HasPrefix(line, []byte("type ")) && typ == 0:
-			t, err := gitobj.ParseType(string(line[5:]))
-			if err != nil {
-				return target, 0, fmt.Errorf("storeremote: malformed tag: %w", err)
-			}
-			typ = objstore.GitType(t)
-		}
+	t, err := gitobj.DecodeTag(gitobj.SHA1, raw)
+	if err != nil {
+		return objstore.GitOID{}, 0, fmt.Errorf("storeremote: %w", err)
 	}
-	if !haveObj || typ == 0 {
-		return target, 0, fmt.Errorf("storeremote: malformed tag: no object or type")
-	}
-	return target, typ, nil
+	return fromGit(t.Object), objstore.GitType(t.Type), nil
 }
 
 // parseIdent turns "Name <email> 1700000000 +0100" into a Signature. What
