@@ -262,57 +262,29 @@ func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, e
 // localObjects is PushObjects over the local repository. Read verifies
 // every object (id and git fsck --strict rules) before the remote sees it.
 type localObjects struct {
-	s   *session
-	ids []gitobj.OID
-	n   int
-
-	gitmodules map[gitobj.OID]bool // named .gitmodules by a tree; true once checked
-	attributes map[gitobj.OID]bool
-	blobsRead  map[gitobj.OID]bool // blobs passed before any tree named them
+	s     *session
+	ids   []gitobj.OID
+	n     int
+	check ObjectChecker
 }
 
 func (o *localObjects) IDs() []gitobj.OID { return o.ids }
 
 func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
-	if o.gitmodules == nil {
-		o.gitmodules = make(map[gitobj.OID]bool)
-		o.attributes = make(map[gitobj.OID]bool)
-		o.blobsRead = make(map[gitobj.OID]bool)
-	}
 	cat, err := o.s.catFile(ctx)
 	if err != nil {
 		return err
 	}
 	var recheck []gitobj.OID
 	err = cat.Stream(ctx, ids, func(obj gitobj.Object) error {
-		if err := gitobj.Verify(gitobj.SHA1, obj); err != nil {
-			return fmt.Errorf("helper: local object: %w", err)
-		}
-		found, err := gitobj.Check(gitobj.SHA1, obj)
+		again, err := o.check.Check(obj)
 		if err != nil {
-			return err
-		}
-		for _, id := range found.Gitmodules {
-			if _, ok := o.gitmodules[id]; !ok {
-				o.gitmodules[id] = false
-				if o.blobsRead[id] {
-					recheck = append(recheck, id)
-				}
-			}
-		}
-		for _, id := range found.Gitattributes {
-			if _, ok := o.attributes[id]; !ok {
-				o.attributes[id] = false
-				if o.blobsRead[id] {
-					recheck = append(recheck, id)
-				}
-			}
-		}
-		if obj.Type == gitobj.Blob {
-			if err := o.checkBlob(obj); err != nil {
+			if _, ok := err.(*gitobj.FsckError); ok {
 				return err
 			}
+			return fmt.Errorf("helper: local object: %w", err)
 		}
+		recheck = append(recheck, again...)
 		o.n++
 		if o.s.progress && o.s.verbosity >= 1 && o.n%1000 == 0 {
 			fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d", o.n)
@@ -323,31 +295,7 @@ func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitob
 		return err
 	}
 	// A blob sent before the tree that names it .gitmodules is checked now.
-	return cat.Stream(ctx, recheck, o.checkBlob)
-}
-
-func (o *localObjects) checkBlob(obj gitobj.Object) error {
-	if done, ok := o.gitmodules[obj.OID]; ok && !done {
-		if obj.Type != gitobj.Blob {
-			return &gitobj.FsckError{OID: obj.OID, ID: "gitmodulesBlob", Detail: "non-blob found at .gitmodules"}
-		}
-		if err := gitobj.CheckGitmodules(obj.OID, obj.Data); err != nil {
-			return err
-		}
-		o.gitmodules[obj.OID] = true
-	}
-	if done, ok := o.attributes[obj.OID]; ok && !done {
-		if err := gitobj.CheckGitattributes(obj.OID, obj.Data); err != nil {
-			return err
-		}
-		o.attributes[obj.OID] = true
-	}
-	if _, named := o.gitmodules[obj.OID]; !named {
-		if _, named := o.attributes[obj.OID]; !named {
-			o.blobsRead[obj.OID] = true
-		}
-	}
-	return nil
+	return cat.Stream(ctx, recheck, o.check.CheckBlob)
 }
 
 func (o *localObjects) done() {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
@@ -37,7 +38,51 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(runWith(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr, wrap))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if heliosBin.dir != "" {
+		os.RemoveAll(heliosBin.dir)
+	}
+	os.Exit(code)
+}
+
+// heliosBin is the helios executable the served-mode tests start servers
+// with, built once per test binary.
+var heliosBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func buildHelios(t testing.TB) string {
+	t.Helper()
+	heliosBin.once.Do(func() {
+		heliosBin.dir, heliosBin.err = os.MkdirTemp("", "helios-bin-")
+		if heliosBin.err != nil {
+			return
+		}
+		heliosBin.path = filepath.Join(heliosBin.dir, "helios")
+		out, err := exec.Command("go", "build", "-o", heliosBin.path, "github.com/helios-vcs/helios/cmd/helios").CombinedOutput()
+		if err != nil {
+			heliosBin.err = fmt.Errorf("go build cmd/helios: %v\n%s", err, out)
+		}
+	})
+	if heliosBin.err != nil {
+		t.Fatal(heliosBin.err)
+	}
+	return heliosBin.path
+}
+
+// eachMode runs fn on a store opened by the helper itself (HELIOS_NO_SERVER=1)
+// and on one reached through helios serve, started on demand by the helper.
+func eachMode(t *testing.T, fn func(t *testing.T, e *e2e)) {
+	for _, served := range []bool{false, true} {
+		name := "direct"
+		if served {
+			name = "served"
+		}
+		t.Run(name, func(t *testing.T) { fn(t, newE2EMode(t, served)) })
+	}
 }
 
 type slowPush struct {
@@ -52,13 +97,16 @@ func (s slowPush) Push(ctx context.Context, u []helper.RefUpdate, o helper.PushO
 
 // e2e is a scratch area with git-remote-helios on PATH and an empty store.
 type e2e struct {
-	t     *testing.T
-	home  string
-	env   []string
-	store string
+	t      *testing.T
+	home   string
+	env    []string
+	store  string
+	served bool // through helios serve (else HELIOS_NO_SERVER=1)
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t *testing.T) *e2e { return newE2EMode(t, false) }
+
+func newE2EMode(t *testing.T, served bool) *e2e {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
@@ -88,9 +136,34 @@ func newE2E(t *testing.T) *e2e {
 			env = append(env, kv)
 		}
 	}
-	e := &e2e{t: t, home: home, env: env, store: filepath.Join(home, "store")}
+	if served {
+		if err := os.Symlink(buildHelios(t), filepath.Join(bin, "helios")); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "HELIOS_SERVE_IDLE_TIMEOUT=2m")
+	} else {
+		env = append(env, "HELIOS_NO_SERVER=1")
+	}
+	e := &e2e{t: t, home: home, env: env, store: filepath.Join(home, "store"), served: served}
 	initStore(t, e.store)
+	if served {
+		t.Cleanup(e.stopServer)
+	}
 	return e
+}
+
+// stopServer stops the store's server, if one runs, so that the test can
+// open the store for writing (and so that none outlives the test).
+func (e *e2e) stopServer() {
+	if !e.served {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(e.store, "serve.log")); err != nil {
+		e.t.Errorf("served mode, but the helper never started a server: %v", err)
+	}
+	if err := storedir.StopServer(e.store, time.Minute); err != nil {
+		e.t.Errorf("stop server: %v", err)
+	}
 }
 
 func initStore(t testing.TB, dir string) {
@@ -241,8 +314,9 @@ func (e *e2e) commit(dir, msg string, files map[string]string) string {
 	return e.git(dir, "rev-parse", "HEAD")
 }
 
-func TestEmptyStoreCloneThenPush(t *testing.T) {
-	e := newE2E(t)
+func TestEmptyStoreCloneThenPush(t *testing.T) { eachMode(t, testEmptyStoreCloneThenPush) }
+
+func testEmptyStoreCloneThenPush(t *testing.T, e *e2e) {
 	if ls := e.git(e.home, "ls-remote", "helios::"+e.store); ls != "" {
 		t.Fatalf("ls-remote of an empty store: %q", ls)
 	}
@@ -284,8 +358,9 @@ func (e *e2e) rawObject(dir, typ, content string) string {
 	return e.gitIn(dir, content, "hash-object", "-t", typ, "-w", "--stdin", "--literally")
 }
 
-func TestRoundTrip(t *testing.T) {
-	e := newE2E(t)
+func TestRoundTrip(t *testing.T) { eachMode(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, e *e2e) {
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	writeFile(t, filepath.Join(src, "with space.txt"), "space\n")
@@ -542,8 +617,9 @@ func TestRoundTrip(t *testing.T) {
 
 // States made inside helios (a Draft here, MCTS in real life) come out as
 // ordinary commits, and pushing on top of them records their git ids.
-func TestHeliosStatesExported(t *testing.T) {
-	e := newE2E(t)
+func TestHeliosStatesExported(t *testing.T) { eachMode(t, testHeliosStatesExported) }
+
+func testHeliosStatesExported(t *testing.T, e *e2e) {
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	e.commit(src, "base", map[string]string{"a.txt": "a\n", "d/b.txt": "b\n", "d/e/c.txt": "c\n"})
@@ -662,8 +738,9 @@ func storeBytes(t *testing.T, e *e2e) int64 {
 	return n
 }
 
-func TestManyRefs(t *testing.T) {
-	e := newE2E(t)
+func TestManyRefs(t *testing.T) { eachMode(t, testManyRefs) }
+
+func testManyRefs(t *testing.T, e *e2e) {
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	var ids []string
@@ -691,8 +768,9 @@ func TestManyRefs(t *testing.T) {
 	}
 }
 
-func TestConcurrentPushes(t *testing.T) {
-	e := newE2E(t)
+func TestConcurrentPushes(t *testing.T) { eachMode(t, testConcurrentPushes) }
+
+func testConcurrentPushes(t *testing.T, e *e2e) {
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	e.commit(src, "base", map[string]string{"a": "a\n"})
@@ -793,8 +871,9 @@ func TestConcurrentPushes(t *testing.T) {
 // The helper killed with SIGKILL at many points of a push leaves a store
 // that fsck finds clean, with the ref at its old or its new value, and a
 // retry succeeds.
-func TestKilledPush(t *testing.T) {
-	e := newE2E(t)
+func TestKilledPush(t *testing.T) { eachMode(t, testKilledPush) }
+
+func testKilledPush(t *testing.T, e *e2e) {
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	e.commit(src, "base", map[string]string{"a": "a\n"})

@@ -57,10 +57,20 @@ func run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 // that way).
 func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer, wrap func(helper.Remote) helper.Remote) int {
 	var remote *storeremote.Remote
+	var srv *served
 	open := func(url string) (helper.Remote, error) {
 		dir, err := storePath(url)
 		if err != nil {
 			return nil, err
+		}
+		if srv, err = connectServed(dir, gitDir, stderr); err != nil {
+			return nil, err
+		}
+		if srv != nil {
+			if wrap != nil {
+				return wrap(srv), nil
+			}
+			return srv, nil
 		}
 		remote = storeremote.New(func(write bool) (*objstore.Store, error) {
 			s, err := openStore(dir, write, stderr)
@@ -80,6 +90,9 @@ func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader,
 		return r, nil
 	}
 	code := helper.Main(ctx, args, gitDir, stdin, stdout, stderr, open)
+	if srv != nil {
+		srv.c.Close()
+	}
 	if remote != nil {
 		if err := remote.Close(); err != nil {
 			fmt.Fprintf(stderr, "error: close store: %v\n", err)

@@ -12,8 +12,9 @@ import (
 // TestPolicyRefusesPerRef: with a policy that lets this user write only
 // under refs/heads/agents/, a push of two refs lands one and refuses the
 // other with the rule's reason; refs the user may not read are not listed.
-func TestPolicyRefusesPerRef(t *testing.T) {
-	e := newE2E(t)
+func TestPolicyRefusesPerRef(t *testing.T) { eachMode(t, testPolicyRefusesPerRef) }
+
+func testPolicyRefusesPerRef(t *testing.T, e *e2e) {
 	me := storedir.LocalActor()
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
@@ -29,7 +30,7 @@ func TestPolicyRefusesPerRef(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := storedir.Open(e.store, storedir.Options{Write: true})
+	s, err := storedir.Open(e.store, storedir.Options{Write: true, StopServer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
@@ -81,6 +83,7 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	srv := server.New(server.Options{
 		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
+		Authorizer: refPolicy{s}, VerifierKey: verifierKey(o.store),
 		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
 		// The watcher's flush markers live in the store directory, which
 		// the server owns while it holds the lock.
@@ -111,6 +114,15 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	// Deferred: the store closes, then the lock goes, so that the next
 	// server finds the database free.
 	return err
+}
+
+// verifierKey is the store's audit verifier key ("" without an audit log).
+func verifierKey(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func serveStatus(o serveOptions, stdout io.Writer) error {

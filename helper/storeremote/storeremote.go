@@ -57,6 +57,7 @@ type Remote struct {
 	store  *objstore.Store
 	write  bool
 	pushed bool // a push wrote to the store
+	shared bool // the store belongs to the caller (NewShared): never closed
 
 	// exp holds the git objects computed for store objects that have no
 	// git id yet (states made inside helios), by id; expIDs memoizes the
@@ -75,12 +76,28 @@ func New(open Opener) *Remote {
 	return &Remote{open: open, exp: map[objstore.GitOID]objstore.GitObject{}, expIDs: map[objRef]objstore.GitOID{}}
 }
 
+// NewShared returns a Remote on a store that stays open, shared with other
+// users of the same process: helios serve runs one per connection on the
+// store it holds. Close leaves that store open. Listed values then do not
+// pin a frozen view: a fetch after a concurrent push still finds every
+// object the listed values reach, since only gc deletes objects and gc
+// keeps what refs reached when it started and what writers have in flight.
+func NewShared(s *objstore.Store) *Remote {
+	r := New(nil)
+	r.store, r.write, r.shared = s, true, true
+	return r
+}
+
 // Close closes the store if it was opened. After a push it first flushes
 // the engine's memory tables (objstore.Compactor), so that the read-only
 // instances of later fetches read table files instead of replaying the
 // write-ahead log at every open (0.5 s after a 100 MB push).
 func (r *Remote) Close() error {
 	if r.store == nil {
+		return nil
+	}
+	if r.shared {
+		r.store = nil
 		return nil
 	}
 	var err error
@@ -99,6 +116,9 @@ func (r *Remote) Close() error {
 func (r *Remote) ensure(write bool) error {
 	if r.store != nil && (r.write || !write) {
 		return nil
+	}
+	if r.shared {
+		return objstore.ErrClosed
 	}
 	if err := r.Close(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
 )
 
@@ -36,6 +37,11 @@ const (
 	opFsck
 	opGC
 	opStats
+	opGitList
+	opGitFetch
+	opGitPush
+	opAuditCheckpoint
+	opAuditProve
 	opMax
 )
 
@@ -46,10 +52,12 @@ var opNames = [opMax]string{
 	opState: "state", opLog: "log", opDiff: "diff", opStat: "stat", opListTree: "list-tree",
 	opReadFile: "read-file", opRefs: "refs", opUpdateRefs: "update-refs",
 	opSetSymbolicRef: "set-symbolic-ref", opFsck: "fsck", opGC: "gc", opStats: "stats",
+	opGitList: "git-list", opGitFetch: "git-fetch", opGitPush: "git-push",
+	opAuditCheckpoint: "audit-checkpoint", opAuditProve: "audit-prove",
 }
 
 // protoVersion changes with any incompatible change of the protocol.
-const protoVersion = 1
+const protoVersion = 2
 
 // Peer is who is at the other end of a connection, as the kernel says
 // (SO_PEERCRED). UID is -1 when the platform cannot tell.
@@ -90,6 +98,9 @@ type Options struct {
 	// changed (see watch.go); on by default. Watched worktrees unused for
 	// IdleTimeout are dropped.
 	Watch WatchOptions
+	// VerifierKey is the audit log's public key (note format), handed to
+	// git clients that check the log's consistency (see git.go).
+	VerifierKey string
 }
 
 // Server serves a Store over a stream listener (a Unix socket in the store
@@ -118,7 +129,8 @@ type Server struct {
 type serverConn struct {
 	c    net.Conn
 	peer Peer
-	busy bool // guarded by Server.mu
+	busy bool                // guarded by Server.mu
+	git  *storeremote.Remote // this connection's git session (git.go)
 }
 
 // New makes a server; Serve starts it.
@@ -331,7 +343,12 @@ func (s *Server) hello(w *bufio.Writer, e *enc, p []byte) bool {
 func (s *Server) handle(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, op byte, p []byte) error {
 	e.b = e.b[:0]
 	d := dec{b: p}
-	err := s.run(sc, w, e, op, &d)
+	var err error
+	if op >= opGitList && op < opMax {
+		err = s.runGit(sc, r, w, e, op, &d)
+	} else {
+		err = s.run(sc, w, e, op, &d)
+	}
 	if err == nil {
 		return writeFrame(w, frameResult, e.b)
 	}

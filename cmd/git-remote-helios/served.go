@@ -1,0 +1,104 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/objstore/server"
+)
+
+// A store with a running server (helios serve, see package
+// objstore/server) is reached through it: the helper then costs a
+// connection instead of a database open, the server's caches stay warm,
+// and the server enforces the store's policy for the peer it sees. When no
+// server answers, the helper starts one with the helios executable beside
+// it (or on $PATH); without one, or with HELIOS_NO_SERVER=1, it opens the
+// store itself. The behaviour is the same either way.
+
+// served is a Remote through the store's server, with its connection.
+type served struct {
+	*server.GitRemote
+	c *server.Client
+}
+
+// connectServed returns the store's server as a Remote, or nil when the
+// store is to be opened directly.
+func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
+	if os.Getenv("HELIOS_NO_SERVER") == "1" {
+		return nil, nil
+	}
+	cmd := serveCommand()
+	c, err := server.Connect(dir, server.ConnectOptions{Command: cmd})
+	if err != nil {
+		if cmd != nil {
+			fmt.Fprintf(stderr, "helios: no server for %s (%v); opening the store directly\n", dir, err)
+		}
+		return nil, nil
+	}
+	g := c.Git(true)
+	if err := checkServedAuditLog(g, dir, gitDir); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &served{GitRemote: g, c: c}, nil
+}
+
+// serveCommand is how the helper starts a server for a store: the helios
+// executable beside this one, else the one on $PATH; nil when there is
+// none (the helper then opens the store itself).
+func serveCommand() func(dir string) *exec.Cmd {
+	exe := ""
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "helios")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			exe = p
+		}
+	}
+	if exe == "" {
+		p, err := exec.LookPath("helios")
+		if err != nil {
+			return nil
+		}
+		exe = p
+	}
+	return func(dir string) *exec.Cmd { return exec.Command(exe, "serve", "--store", dir) }
+}
+
+// checkServedAuditLog is checkAuditLog through the server: the checkpoint
+// and the consistency proof come from the server, and are checked here
+// against the checkpoint this repository kept and the pinned key, so a
+// server is trusted no more than a store's files.
+func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
+	if gitDir == "" {
+		return nil
+	}
+	kept := audit.CheckpointPath(gitDir, dir)
+	cp, vkey, err := g.AuditCheckpoint()
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if cp == nil {
+		if _, err := os.Stat(kept); err == nil {
+			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
+		}
+		return nil
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile)); err == nil {
+		vkey = string(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
+		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	}
+	return nil
+}
+
+var _ helper.Remote = (*served)(nil)

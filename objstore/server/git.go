@@ -1,0 +1,606 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/helper/storeremote"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The git operations run git-remote-helios's side of a clone, fetch or push
+// inside the server, on the store it holds: the helper process then costs a
+// connection instead of a database open. Each connection has its own
+// storeremote.Remote (the git ids it exported, what it listed), made on the
+// connection's first git request.
+//
+// Objects travel as records in a byte stream cut into 'd' frames:
+//
+//	type (1 byte) · id length (1 byte) · id · content length (uvarint) · content
+//
+// and id lists as "id length · id" records. A stream from the client ends
+// with 'z', or with 'e' when the client gives up (its error then wins).
+
+// maxGitObject bounds one object's content on the wire (git's own limit
+// is the memory it has; a pushed object above this is refused).
+const maxGitObject = 1 << 30
+
+// maxRecheck bounds the bytes of small blobs a push keeps in memory in case
+// a later tree names one of them .gitmodules or .gitattributes (see
+// helper.ObjectChecker); such a file bigger than recheckBlob, sent before
+// the tree that names it, fails the push.
+const (
+	maxRecheck  = 64 << 20
+	recheckBlob = 64 << 10
+)
+
+func (s *Server) gitRemote(sc *serverConn) *storeremote.Remote {
+	if sc.git == nil {
+		sc.git = storeremote.NewShared(s.o.Store)
+	}
+	return sc.git
+}
+
+// runGit serves the git and audit operations; r is the connection, for the
+// streams a push sends.
+func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, op byte, d *dec) error {
+	ctx := context.Background()
+	switch op {
+	case opGitList:
+		forPush := d.flag()
+		if err := d.done(); err != nil {
+			return err
+		}
+		if err := s.authorize(sc, op, ""); err != nil {
+			return err
+		}
+		refs, err := s.gitRemote(sc).List(ctx, forPush)
+		if err != nil {
+			return err
+		}
+		// Refs the peer may not read are not listed (a symbolic ref by
+		// its target).
+		out := refs[:0]
+		for _, ref := range refs {
+			name := ref.Name
+			if ref.Symref != "" {
+				name = ref.Symref
+			}
+			if s.o.Authorizer.Authorize(sc.peer, "read", name) == nil {
+				out = append(out, ref)
+			}
+		}
+		e.u(uint64(len(out)))
+		for _, ref := range out {
+			e.str(ref.Name)
+			e.oid(ref.OID)
+			e.str(ref.Symref)
+			e.oid(ref.Peeled)
+		}
+		return nil
+	case opGitFetch:
+		wants, haves := d.oids(), d.oids()
+		if err := d.done(); err != nil {
+			return err
+		}
+		if err := s.authorize(sc, op, ""); err != nil {
+			return err
+		}
+		out := &frameStream{w: w}
+		err := s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
+		if err == nil {
+			err = out.flush()
+		}
+		if err != nil && out.broken {
+			return fmt.Errorf("%w: %w", errBroken, err)
+		}
+		return err
+	case opGitPush:
+		return s.gitPush(ctx, sc, r, w, e, d)
+	case opAuditCheckpoint:
+		if err := d.done(); err != nil {
+			return err
+		}
+		if err := s.authorize(sc, op, ""); err != nil {
+			return err
+		}
+		log, err := storeaudit.OpenLog(s.o.Store.KV(), nil)
+		if err != nil {
+			return err
+		}
+		cp, err := log.Checkpoint()
+		if err != nil {
+			return err
+		}
+		e.bytes(cp)
+		e.str(s.o.VerifierKey)
+		return nil
+	case opAuditProve:
+		t, n := d.i(), d.i()
+		if err := d.done(); err != nil {
+			return err
+		}
+		if err := s.authorize(sc, op, ""); err != nil {
+			return err
+		}
+		log, err := storeaudit.OpenLog(s.o.Store.KV(), nil)
+		if err != nil {
+			return err
+		}
+		proof, err := log.ProveTree(t, n)
+		if err != nil {
+			return err
+		}
+		e.u(uint64(len(proof)))
+		for _, h := range proof {
+			e.b = append(e.b, h[:]...)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown operation %d", ErrProtocol, op)
+}
+
+// pushOp is the permission a ref update needs: the Authorizer is asked
+// about "write", "force" or "delete" on the ref.
+func pushOp(u helper.RefUpdate) string {
+	switch {
+	case u.New.IsZero():
+		return "delete"
+	case u.Force:
+		return "force"
+	}
+	return "write"
+}
+
+func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, d *dec) error {
+	n := d.n()
+	updates := make([]helper.RefUpdate, 0, n)
+	for range n {
+		updates = append(updates, helper.RefUpdate{Name: d.str(), Old: d.oid(), New: d.oid(), Force: d.flag(), Lease: d.flag()})
+	}
+	opts := helper.PushOptions{Atomic: d.flag(), DryRun: d.flag()}
+	if err := d.done(); err != nil {
+		return err
+	}
+	in := &frameSource{r: r}
+	ids, err := readOIDs(bufio.NewReader(in))
+	if err != nil {
+		return in.fail(err)
+	}
+	if err := s.authorize(sc, opGitPush, ""); err != nil {
+		return err
+	}
+	// Each update needs its own permission; refused ones are rejected
+	// with the reason, the others go on (with --atomic, none does).
+	results := make([]error, len(updates))
+	var allowed []helper.RefUpdate
+	var idx []int
+	for i, u := range updates {
+		if err := s.o.Authorizer.Authorize(sc.peer, pushOp(u), u.Name); err != nil {
+			results[i] = fmt.Errorf("%w: %w", ErrDenied, err)
+			continue
+		}
+		allowed = append(allowed, u)
+		idx = append(idx, i)
+	}
+	if len(allowed) < len(updates) && (opts.Atomic || len(allowed) == 0) {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = helper.AtomicFailed
+			}
+		}
+		e.pushResults(results)
+		return nil
+	}
+	objs := &streamedObjects{ids: ids, r: r, w: w}
+	res, err := s.gitRemote(sc).Push(ctx, allowed, opts, objs)
+	if err != nil {
+		return err
+	}
+	if len(res) != len(allowed) {
+		return fmt.Errorf("server: push: %d results for %d updates", len(res), len(allowed))
+	}
+	for j, i := range idx {
+		results[i] = res[j]
+	}
+	e.pushResults(results)
+	return nil
+}
+
+// streamedObjects is helper.PushObjects on the server: Read asks the client
+// for the objects the store lacks and checks each one as git fsck --strict
+// does (the client's own checks are not trusted), before the store sees it.
+type streamedObjects struct {
+	ids   []gitobj.OID
+	r     *bufio.Reader
+	w     *bufio.Writer
+	check helper.ObjectChecker
+}
+
+func (o *streamedObjects) IDs() []gitobj.OID { return o.ids }
+
+func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	out := &frameStream{w: o.w}
+	for _, id := range ids {
+		out.oid(id)
+	}
+	if err := out.end(); err != nil {
+		return fmt.Errorf("%w: %w", errBroken, err)
+	}
+	want := make(map[gitobj.OID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	in := &frameSource{r: o.r}
+	br := bufio.NewReaderSize(in, 64<<10)
+	kept := map[gitobj.OID][]byte{} // small blobs, for a late .gitmodules
+	keptBytes := 0
+	var recheck []gitobj.OID
+	for {
+		obj, err := readObject(br)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return in.fail(err)
+		}
+		if !want[obj.OID] {
+			return in.fail(fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID))
+		}
+		delete(want, obj.OID)
+		again, err := o.check.Check(obj)
+		if err != nil {
+			return in.fail(err)
+		}
+		recheck = append(recheck, again...)
+		if obj.Type == gitobj.Blob && len(obj.Data) <= recheckBlob && keptBytes+len(obj.Data) <= maxRecheck {
+			kept[obj.OID] = obj.Data
+			keptBytes += len(obj.Data)
+		}
+		if err := fn(obj); err != nil {
+			return in.fail(err)
+		}
+	}
+	if len(want) > 0 {
+		return fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
+	}
+	for _, id := range recheck {
+		data, ok := kept[id]
+		if !ok {
+			return &gitobj.FsckError{OID: id, ID: "gitmodulesOrder", Detail: "a large .gitmodules or .gitattributes blob arrived before the tree that names it"}
+		}
+		if err := o.check.CheckBlob(gitobj.Object{Type: gitobj.Blob, OID: id, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objectWriter is a helper.ObjectSink that writes records to a stream.
+type objectWriter struct{ s *frameStream }
+
+func (o objectWriter) WriteObject(obj gitobj.Object) error {
+	o.s.object(obj)
+	return o.s.err
+}
+
+// frameStream cuts a byte stream into 'd' frames of dataChunk bytes. A
+// write error sticks (broken: the connection is unusable).
+type frameStream struct {
+	w      *bufio.Writer
+	buf    []byte
+	err    error
+	broken bool
+}
+
+func (f *frameStream) write(p []byte) {
+	for f.err == nil && len(p) > 0 {
+		n := min(len(p), dataChunk-len(f.buf))
+		f.buf = append(f.buf, p[:n]...)
+		p = p[n:]
+		if len(f.buf) == dataChunk {
+			f.emit()
+		}
+	}
+}
+
+func (f *frameStream) emit() {
+	if f.err == nil && len(f.buf) > 0 {
+		if f.err = writeFrame(f.w, frameData, f.buf); f.err != nil {
+			f.broken = true
+		}
+	}
+	f.buf = f.buf[:0]
+}
+
+func (f *frameStream) oid(id gitobj.OID) {
+	b := id.Bytes()
+	f.write([]byte{byte(len(b))})
+	f.write(b)
+}
+
+func (f *frameStream) object(obj gitobj.Object) {
+	var h [1 + 10]byte
+	h[0] = byte(obj.Type)
+	f.write(h[:1])
+	f.oid(obj.OID)
+	n := putUvarint(h[:], uint64(len(obj.Data)))
+	f.write(h[:n])
+	f.write(obj.Data)
+}
+
+// flush sends what is buffered.
+func (f *frameStream) flush() error {
+	f.emit()
+	return f.err
+}
+
+// end flushes, closes the stream with 'z' and flushes the connection.
+func (f *frameStream) end() error {
+	f.emit()
+	if f.err == nil {
+		f.err = writeFrame(f.w, frameEnd, nil)
+	}
+	if f.err == nil {
+		f.err = f.w.Flush()
+	}
+	if f.err != nil {
+		f.broken = true
+	}
+	return f.err
+}
+
+// abort closes the stream with the sender's error instead of 'z'.
+func (f *frameStream) abort(err error) error {
+	f.buf = f.buf[:0]
+	if f.err == nil {
+		var e enc
+		encodeError(&e, err)
+		f.err = writeFrame(f.w, frameError, e.b)
+	}
+	if f.err == nil {
+		f.err = f.w.Flush()
+	}
+	return f.err
+}
+
+// frameSource reads a stream of 'd' frames up to its 'z' (io.EOF) or 'e'
+// (the sender's error).
+type frameSource struct {
+	r    *bufio.Reader
+	buf  []byte
+	cur  []byte
+	done bool
+	err  error
+}
+
+func (f *frameSource) Read(p []byte) (int, error) {
+	for len(f.cur) == 0 {
+		if f.err != nil {
+			return 0, f.err
+		}
+		if f.done {
+			return 0, io.EOF
+		}
+		kind, payload, err := readFrame(f.r, f.buf)
+		if err != nil {
+			f.err = fmt.Errorf("%w: %w", errBroken, err)
+			return 0, f.err
+		}
+		f.buf = payload[:0]
+		switch kind {
+		case frameData:
+			f.cur = payload
+		case frameEnd:
+			f.done = true
+		case frameError:
+			f.done = true
+			f.err = decodeError(&dec{b: payload})
+		default:
+			f.err = fmt.Errorf("%w: frame kind %q in a stream", ErrProtocol, kind)
+		}
+	}
+	n := copy(p, f.cur)
+	f.cur = f.cur[n:]
+	return n, nil
+}
+
+// fail drains the rest of the stream, so that the connection stays in step
+// with its peer, and returns err, or the sender's own error if it sent one.
+func (f *frameSource) fail(err error) error {
+	var one [1]byte
+	for !f.done && f.err == nil {
+		f.cur = nil
+		f.Read(one[:])
+	}
+	if f.err != nil {
+		return f.err
+	}
+	return err
+}
+
+func putUvarint(b []byte, v uint64) int {
+	i := 0
+	for v >= 0x80 {
+		b[i] = byte(v) | 0x80
+		v >>= 7
+		i++
+	}
+	b[i] = byte(v)
+	return i + 1
+}
+
+func readOID(r *bufio.Reader) (gitobj.OID, error) {
+	n, err := r.ReadByte()
+	if err != nil {
+		return gitobj.OID{}, err
+	}
+	var b [32]byte
+	if int(n) > len(b) {
+		return gitobj.OID{}, fmt.Errorf("%w: object id of %d bytes", ErrProtocol, n)
+	}
+	if _, err := io.ReadFull(r, b[:n]); err != nil {
+		return gitobj.OID{}, fmt.Errorf("%w: %w", ErrProtocol, io.ErrUnexpectedEOF)
+	}
+	if n == 0 {
+		return gitobj.OID{}, nil
+	}
+	id, err := gitobj.OIDFromBytes(b[:n])
+	if err != nil {
+		return gitobj.OID{}, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return id, nil
+}
+
+func readOIDs(r *bufio.Reader) ([]gitobj.OID, error) {
+	var ids []gitobj.OID
+	for {
+		id, err := readOID(r)
+		if errors.Is(err, io.EOF) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+}
+
+// readObject reads one object record; io.EOF at a record boundary ends the
+// stream.
+func readObject(r *bufio.Reader) (gitobj.Object, error) {
+	t, err := r.ReadByte()
+	if err != nil {
+		return gitobj.Object{}, err
+	}
+	truncated := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("%w: object record: %w", ErrProtocol, err)
+	}
+	id, err := readOID(r)
+	if err != nil {
+		return gitobj.Object{}, truncated(err)
+	}
+	switch gitobj.Type(t) {
+	case gitobj.Blob, gitobj.Tree, gitobj.Commit, gitobj.Tag:
+	default:
+		return gitobj.Object{}, fmt.Errorf("%w: object %s of type %d", ErrProtocol, id, t)
+	}
+	size, err := readUvarint(r)
+	if err != nil {
+		return gitobj.Object{}, truncated(err)
+	}
+	if size > maxGitObject {
+		return gitobj.Object{}, fmt.Errorf("%w: object %s of %d bytes is above the limit of %d", ErrProtocol, id, size, maxGitObject)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return gitobj.Object{}, truncated(err)
+	}
+	return gitobj.Object{Type: gitobj.Type(t), OID: id, Data: data}, nil
+}
+
+func readUvarint(r *bufio.Reader) (uint64, error) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: varint overflow", ErrProtocol)
+}
+
+func (e *enc) oid(id gitobj.OID) { e.bytes(id.Bytes()) }
+
+func (e *enc) oids(ids []gitobj.OID) {
+	e.u(uint64(len(ids)))
+	for _, id := range ids {
+		e.oid(id)
+	}
+}
+
+func (d *dec) oid() gitobj.OID {
+	b := d.raw(d.n())
+	if len(b) == 0 {
+		return gitobj.OID{}
+	}
+	id, err := gitobj.OIDFromBytes(b)
+	if err != nil {
+		d.fail("object id")
+	}
+	return id
+}
+
+func (d *dec) oids() []gitobj.OID {
+	n := d.n()
+	ids := make([]gitobj.OID, 0, n)
+	for range n {
+		ids = append(ids, d.oid())
+	}
+	return ids
+}
+
+// Push result codes.
+const (
+	pushOK        = 0
+	pushRejection = 1 // a helper.Rejection, in git's words
+	pushError     = 2 // any other reason ("remote rejected")
+)
+
+func (e *enc) pushResults(results []error) {
+	e.u(uint64(len(results)))
+	for _, err := range results {
+		var rej helper.Rejection
+		switch {
+		case err == nil:
+			e.byte1(pushOK)
+		case errors.As(err, &rej):
+			e.byte1(pushRejection)
+			e.str(string(rej))
+		default:
+			e.byte1(pushError)
+			e.str(err.Error())
+		}
+	}
+}
+
+func (d *dec) pushResults() []error {
+	n := d.n()
+	results := make([]error, n)
+	for i := range n {
+		switch d.byte1() {
+		case pushOK:
+		case pushRejection:
+			results[i] = helper.Rejection(d.str())
+		case pushError:
+			results[i] = errors.New(d.str())
+		default:
+			d.fail("push result")
+		}
+	}
+	return results
+}
+
+func decodeTreeProof(d *dec) tlog.TreeProof {
+	n := d.n()
+	proof := make(tlog.TreeProof, 0, n)
+	for range n {
+		var h tlog.Hash
+		copy(h[:], d.raw(len(h)))
+		proof = append(proof, h)
+	}
+	return proof
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/gitobj"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+var (
+	_ helper.Remote          = (*GitRemote)(nil)
+	_ helper.VerifyingRemote = (*GitRemote)(nil)
+)
+
+// GitRemote is git-remote-helios's helper.Remote through a store's server:
+// the server runs the store side (helper/storeremote) and checks every
+// pushed object itself; this side only moves ids and objects.
+type GitRemote struct {
+	c *Client
+	// Trusted says the server is this machine's store, reached through its
+	// socket, so objects it serves need not have their git ids re-hashed
+	// (helper.VerifyingRemote); a remote host's server is not trusted.
+	Trusted bool
+}
+
+// Git returns the git remote of c's store.
+func (c *Client) Git(trusted bool) *GitRemote { return &GitRemote{c: c, Trusted: trusted} }
+
+// VerifiesObjects implements helper.VerifyingRemote.
+func (g *GitRemote) VerifiesObjects() bool { return g.Trusted }
+
+// List implements helper.Remote.
+func (g *GitRemote) List(ctx context.Context, forPush bool) ([]helper.Ref, error) {
+	var refs []helper.Ref
+	err := g.c.call(opGitList, func(e *enc) { e.flag(forPush) }, nil, func(d *dec) {
+		n := d.n()
+		refs = make([]helper.Ref, 0, n)
+		for range n {
+			refs = append(refs, helper.Ref{Name: d.str(), OID: d.oid(), Symref: d.str(), Peeled: d.oid()})
+		}
+	})
+	return refs, err
+}
+
+// Fetch implements helper.Remote: the objects arrive as a stream that a
+// second goroutine decodes into sink while the connection reads on.
+func (g *GitRemote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink helper.ObjectSink) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		br := bufio.NewReaderSize(pr, 64<<10)
+		var err error
+		for {
+			var obj gitobj.Object
+			obj, err = readObject(br)
+			if err == nil {
+				err = sink.WriteObject(obj)
+			}
+			if err != nil {
+				break
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		// Drain, so that the connection can read the rest of the answer.
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	err := g.c.call(opGitFetch, func(e *enc) { e.oids(wants); e.oids(haves) }, pw, nil)
+	pw.Close()
+	serr := <-done
+	if serr != nil && (err == nil || errors.Is(err, io.ErrClosedPipe)) {
+		return serr
+	}
+	return err
+}
+
+// Push implements helper.Remote. The request carries the updates; the ids
+// of the objects follow as a stream; the server answers with the ids it
+// lacks, which this side reads from objects (checked there, and again by
+// the server) and streams back; then the server stores them, moves the
+// refs and sends one result per update.
+func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
+	c := g.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return nil, c.err
+	}
+	c.e.b = append(c.e.b[:0], opGitPush)
+	c.e.u(uint64(len(updates)))
+	for _, u := range updates {
+		c.e.str(u.Name)
+		c.e.oid(u.Old)
+		c.e.oid(u.New)
+		c.e.flag(u.Force)
+		c.e.flag(u.Lease)
+	}
+	c.e.flag(opts.Atomic)
+	c.e.flag(opts.DryRun)
+	if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
+		return nil, c.broke(err)
+	}
+	out := &frameStream{w: c.w}
+	if objects != nil && !opts.DryRun {
+		for _, id := range objects.IDs() {
+			out.oid(id)
+		}
+	}
+	if err := out.end(); err != nil {
+		return nil, c.broke(err)
+	}
+	var localErr error
+	for {
+		kind, p, err := readFrame(c.r, c.buf)
+		if err != nil {
+			return nil, c.broke(err)
+		}
+		c.buf = p[:0]
+		switch kind {
+		case frameData, frameEnd:
+			// The server asks for objects: the ids it lacks, up to 'z'.
+			src := &frameSource{r: c.r, cur: p}
+			if kind == frameEnd {
+				src.cur, src.done = nil, true
+			}
+			need, err := readOIDs(bufio.NewReader(src))
+			if err != nil {
+				return nil, c.broke(err)
+			}
+			out := &frameStream{w: c.w}
+			if objects == nil {
+				localErr = errors.New("server: push: the server asked for objects, but none were offered")
+			} else {
+				localErr = objects.Read(ctx, need, func(obj gitobj.Object) error {
+					out.object(obj)
+					return out.err
+				})
+			}
+			if out.broken {
+				return nil, c.broke(out.err)
+			}
+			if localErr != nil {
+				err = out.abort(localErr)
+			} else {
+				err = out.end()
+			}
+			if err != nil {
+				return nil, c.broke(err)
+			}
+		case frameResult:
+			if localErr != nil {
+				return nil, localErr
+			}
+			d := &dec{b: p}
+			results := d.pushResults()
+			if err := d.done(); err != nil {
+				return nil, err
+			}
+			if len(results) != len(updates) {
+				return nil, fmt.Errorf("server: push: %d results for %d updates", len(results), len(updates))
+			}
+			return results, nil
+		case frameError:
+			if localErr != nil {
+				return nil, localErr
+			}
+			return nil, decodeError(&dec{b: p})
+		default:
+			return nil, c.broke(fmt.Errorf("%w: frame kind %q", ErrProtocol, kind))
+		}
+	}
+}
+
+// AuditCheckpoint returns the store's latest signed audit checkpoint (nil
+// when the store keeps no log) and the key it verifies with, as the server
+// was told it.
+func (g *GitRemote) AuditCheckpoint() (checkpoint []byte, verifierKey string, err error) {
+	err = g.c.call(opAuditCheckpoint, nil, nil, func(d *dec) { checkpoint, verifierKey = d.bytes(), d.str() })
+	if len(checkpoint) == 0 {
+		checkpoint = nil
+	}
+	return checkpoint, verifierKey, err
+}
+
+// ProveTree implements audit.TreeProver through the server: the proof is
+// checked by the caller against signed roots, so the server is not trusted.
+func (g *GitRemote) ProveTree(t, n int64) (tlog.TreeProof, error) {
+	var proof tlog.TreeProof
+	err := g.c.call(opAuditProve, func(e *enc) { e.i(t); e.i(n) }, nil, func(d *dec) { proof = decodeTreeProof(d) })
+	return proof, err
+}
