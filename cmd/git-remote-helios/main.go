@@ -6,9 +6,15 @@
 //
 // with $GIT_DIR set, and speaks gitremote-helpers(7) with it on stdin and
 // stdout (see package helper). The store directory holds the RocksDB
-// database in "db" (made by `helios init --store DIR`). Clones, fetches
-// and ls-remote open it read-only, so they run beside a push; a push opens
-// it for writing and waits for another writer's lock, saying so on stderr.
+// database in "db" (made by `helios init --store DIR`).
+//
+// The helper goes through the store's resident server (helios serve),
+// starting one when none runs (served.go): the server holds the database
+// open, checks pushed objects itself and applies the store's policy to the
+// peer. With HELIOS_NO_SERVER=1, or when no helios executable is at hand to
+// start a server, it opens the store itself: clones, fetches and ls-remote
+// read-only, so they run beside a push; a push for writing, waiting for
+// another writer's lock and saying so on stderr.
 package main
 
 import (

@@ -90,6 +90,23 @@
 //	17 fsck              full → FsckReport
 //	18 gc                compact → GCReport
 //	19 stats             → n × (name, value)
+//	20 git-list          for-push → n × (name, git id, symref, peeled)
+//	21 git-fetch         wants, haves → 'd' frames of object records, then 'r'
+//	22 git-push          n × (name, old, new, force, lease), atomic, dry-run;
+//	                     then the client streams the ids it offers ('d'…'z');
+//	                     the server may answer with the ids it lacks ('d'…'z')
+//	                     and the client streams those objects ('d'…'z', or
+//	                     'e' to give up); → n × push result
+//	23 audit-checkpoint  → signed checkpoint, verifier key
+//	24 audit-prove       t, n → consistency proof (tlog hashes)
+//
+// The git operations (git.go) are git-remote-helios's store side: the
+// helper reaches a served store through them and costs a connection instead
+// of a database open. The server checks every pushed object as git fsck
+// --strict does and refuses objects it did not ask for; a push that breaks
+// the protocol closes the connection. Each ref update is put to the
+// Authorizer as "write", "force" or "delete" on the ref, and a listed ref as
+// "read".
 //
 // Directories are absolute (the client resolves them against its own
 // working directory).

@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// memObjects is helper.PushObjects over objects held in memory, without
+// the checks a real helper makes: what a hostile client could send.
+type memObjects struct {
+	ids  []gitobj.OID
+	objs map[gitobj.OID]gitobj.Object
+	// send, if set, replaces the objects sent for the ids asked for.
+	send func(ids []gitobj.OID) []gitobj.Object
+	// fail, if set, is returned after the objects were sent.
+	fail  error
+	asked []gitobj.OID
+}
+
+func (m *memObjects) IDs() []gitobj.OID { return m.ids }
+
+func (m *memObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	m.asked = append(m.asked, ids...)
+	objs := make([]gitobj.Object, 0, len(ids))
+	if m.send != nil {
+		objs = m.send(ids)
+	} else {
+		for _, id := range ids {
+			objs = append(objs, m.objs[id])
+		}
+	}
+	for _, o := range objs {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return m.fail
+}
+
+func (m *memObjects) add(t *testing.T, typ gitobj.Type, data string) gitobj.OID {
+	t.Helper()
+	id, err := gitobj.HashObject(gitobj.SHA1, typ, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.objs == nil {
+		m.objs = map[gitobj.OID]gitobj.Object{}
+	}
+	m.objs[id] = gitobj.Object{Type: typ, OID: id, Data: []byte(data)}
+	m.ids = append(m.ids, id)
+	return id
+}
+
+// history builds blob → tree → commit and returns the commit's id.
+func (m *memObjects) history(t *testing.T, content, msg string, parent gitobj.OID) gitobj.OID {
+	t.Helper()
+	blob := m.add(t, gitobj.Blob, content)
+	tree := m.add(t, gitobj.Tree, "100644 f\x00"+string(blob.Bytes()))
+	c := "tree " + tree.String() + "\n"
+	if parent.Valid() {
+		c += "parent " + parent.String() + "\n"
+	}
+	c += "author A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n\n" + msg + "\n"
+	return m.add(t, gitobj.Commit, c)
+}
+
+type collect []gitobj.Object
+
+func (c *collect) WriteObject(o gitobj.Object) error {
+	o.Data = append([]byte(nil), o.Data...)
+	*c = append(*c, o)
+	return nil
+}
+
+func TestGitPushFetchThroughServer(t *testing.T) {
+	f := newFixture(t, Options{})
+	g := f.client(t).Git(true)
+	ctx := context.Background()
+	if refs, err := g.List(ctx, false); err != nil || len(refs) != 0 {
+		t.Fatalf("empty store lists %v, %v", refs, err)
+	}
+	var objs memObjects
+	c1 := objs.history(t, "one\n", "one", gitobj.OID{})
+	res, err := g.Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: c1}}, helper.PushOptions{}, &objs)
+	if err != nil || res[0] != nil {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	if len(objs.asked) != 3 {
+		t.Errorf("server asked for %d objects, want the 3 it lacks", len(objs.asked))
+	}
+	// A second push of the same objects asks for nothing; a stale old
+	// value is rejected in git's words.
+	objs.asked = nil
+	c2 := objs.history(t, "two\n", "two", c1)
+	res, err = g.Push(ctx, []helper.RefUpdate{
+		{Name: "refs/heads/main", Old: c1, New: c2},
+		{Name: "refs/heads/other", Old: c1, New: c2},
+	}, helper.PushOptions{}, &objs)
+	if err != nil || res[0] != nil || !errors.Is(res[1], helper.FetchFirst) {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	if len(objs.asked) != 3 {
+		t.Errorf("second push asked for %d objects, want 3 new ones", len(objs.asked))
+	}
+	// A fresh connection lists and fetches what was pushed, exactly.
+	g2 := f.client(t).Git(true)
+	refs, err := g2.List(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range refs {
+		names = append(names, r.Name+"="+r.OID.String()+r.Symref)
+	}
+	if want := []string{"HEAD=refs/heads/main", "refs/heads/main=" + c2.String()}; fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("list = %v, want %v", names, want)
+	}
+	var got collect
+	if err := g2.Fetch(ctx, []gitobj.OID{c2}, []gitobj.OID{c1}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("fetch with c1 as have sent %d objects, want 3", len(got))
+	}
+	for _, o := range got {
+		want := objs.objs[o.OID]
+		if o.Type != want.Type || string(o.Data) != string(want.Data) {
+			t.Errorf("object %s came back as %v %q", o.OID, o.Type, o.Data)
+		}
+	}
+	// The connection is still in step after all that.
+	if _, err := g2.List(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGitPushHostileClient: the server checks what a client sends, as
+// git fsck --strict would, and refuses objects it did not ask for; the
+// store is unchanged and the connection stays usable.
+func TestGitPushHostileClient(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	push := func(objs *memObjects, tip gitobj.OID) error {
+		t.Helper()
+		// A fresh connection each time: a protocol violation closes one.
+		_, err := f.client(t).Git(true).Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, objs)
+		return err
+	}
+	cases := map[string]func() (*memObjects, gitobj.OID){
+		"wrong id": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			tip := m.history(t, "x\n", "x", gitobj.OID{})
+			m.send = func(ids []gitobj.OID) []gitobj.Object {
+				var out []gitobj.Object
+				for _, id := range ids {
+					o := m.objs[id]
+					if o.Type == gitobj.Blob {
+						o.Data = []byte("not what the id says\n")
+					}
+					out = append(out, o)
+				}
+				return out
+			}
+			return &m, tip
+		},
+		"dotgit tree": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			blob := m.add(t, gitobj.Blob, "[core]\n")
+			tree := m.add(t, gitobj.Tree, "100644 .GIT\x00"+string(blob.Bytes()))
+			tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+			return &m, tip
+		},
+		"unasked object": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			tip := m.history(t, "y\n", "y", gitobj.OID{})
+			extra := m.add(t, gitobj.Blob, "smuggled\n")
+			m.ids = m.ids[:len(m.ids)-1]
+			m.send = func(ids []gitobj.OID) []gitobj.Object {
+				out := []gitobj.Object{m.objs[extra]}
+				for _, id := range ids {
+					out = append(out, m.objs[id])
+				}
+				return out
+			}
+			return &m, tip
+		},
+		"missing object": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			tip := m.history(t, "z\n", "z", gitobj.OID{})
+			m.send = func(ids []gitobj.OID) []gitobj.Object {
+				var out []gitobj.Object
+				for _, id := range ids {
+					if m.objs[id].Type != gitobj.Blob {
+						out = append(out, m.objs[id])
+					}
+				}
+				return out
+			}
+			return &m, tip
+		},
+		"client gives up": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			tip := m.history(t, "w\n", "w", gitobj.OID{})
+			m.fail = errors.New("local repository is corrupt")
+			return &m, tip
+		},
+	}
+	want := map[string]string{
+		"wrong id":        "hashes to",
+		"dotgit tree":     ".git",
+		"unasked object":  "not asked for",
+		"missing object":  "did not send 1 of the 3",
+		"client gives up": "local repository is corrupt",
+	}
+	for name, mk := range cases {
+		objs, tip := mk()
+		err := push(objs, tip)
+		if err == nil || !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: push error %v, want one saying %q", name, err, want[name])
+		}
+		if refs, err := f.client(t).Refs("refs/"); err != nil || len(refs) != 0 {
+			t.Errorf("%s: store refs %v, %v after a refused push", name, refs, err)
+		}
+	}
+}
+
+// TestGitPushPolicy: each ref update asks the Authorizer for write, force
+// or delete on its ref; a refused one is rejected with the reason and the
+// others land (with --atomic, none does).
+func TestGitPushPolicy(t *testing.T) {
+	f := newFixture(t, Options{Authorizer: denyTags{}})
+	g := f.client(t).Git(true)
+	ctx := context.Background()
+	var objs memObjects
+	tip := objs.history(t, "p\n", "p", gitobj.OID{})
+	zero := gitobj.SHA1.ZeroOID()
+	ups := []helper.RefUpdate{{Name: "refs/heads/main", Old: zero, New: tip}, {Name: "refs/tags/v1", Old: zero, New: tip}}
+	res, err := g.Push(ctx, ups, helper.PushOptions{Atomic: true}, &objs)
+	if err != nil || !errors.Is(res[0], helper.AtomicFailed) || res[1] == nil || !strings.Contains(res[1].Error(), "may not touch tags") {
+		t.Fatalf("atomic push: %v %v", res, err)
+	}
+	res, err = g.Push(ctx, ups, helper.PushOptions{}, &objs)
+	if err != nil || res[0] != nil || res[1] == nil {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	refs, err := g.List(ctx, true)
+	if err != nil || len(refs) != 2 || refs[1].Name != "refs/heads/main" {
+		t.Fatalf("list after push: %v %v", refs, err)
+	}
+}
