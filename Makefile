@@ -27,7 +27,10 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN)/helios ./cmd/helios
-	$(GO) build -o $(BIN)/git-remote-helios ./cmd/git-remote-helios
+	# The helper's thin build: no cgo, no RocksDB, a third of the start-up
+	# time; it reaches stores through helios serve and hands the rest to
+	# `helios git-remote-helios`.
+	CGO_ENABLED=0 $(GO) build -tags thin -o $(BIN)/git-remote-helios ./cmd/git-remote-helios
 
 vet: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

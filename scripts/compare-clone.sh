@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 bin=$work/bin
-(cd "$root" && go build -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
+(cd "$root" && CGO_ENABLED=0 go build -tags thin -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
 export PATH=$bin:$PATH
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=$work/gitconfig HOME=$work
 git config --global user.name bench

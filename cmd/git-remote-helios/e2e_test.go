@@ -20,6 +20,7 @@ import (
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
+	"github.com/helios-vcs/helios/objstore/server"
 )
 
 // TestMain doubles as git-remote-helios: the tests put a script of that
@@ -963,4 +964,39 @@ func TestMalformedInput(t *testing.T) {
 	if code != 0 || out.String() != "\n" {
 		t.Fatalf("got %d %q %q", code, out.String(), errOut.String())
 	}
+}
+
+// TestThinHelper: the thin build (no cgo, make build's) pushes and clones
+// through a server it starts, and with HELIOS_NO_SERVER=1 hands the store
+// to `helios git-remote-helios`, which opens it itself.
+func TestThinHelper(t *testing.T) {
+	e := newE2EMode(t, true)
+	thin := filepath.Join(e.home, "bin", "git-remote-helios")
+	os.Remove(thin)
+	cmd := exec.Command("go", "build", "-tags", "thin", "-o", thin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("thin build: %v\n%s", err, out)
+	}
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "one", map[string]string{"f": "1\n"})
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	e.git(src, "push", "-q", "origin", "main")
+	if _, err := os.Stat(filepath.Join(e.store, "serve.log")); err != nil {
+		t.Fatalf("the thin helper started no server: %v", err)
+	}
+	e.stopServer()
+	e.commit(src, "two", map[string]string{"f": "2\n"})
+	out, err := e.run(src, []string{"HELIOS_NO_SERVER=1"}, "", "push", "origin", "main")
+	if err != nil {
+		t.Fatalf("push without a server: %v\n%s", err, out)
+	}
+	if server.Running(e.store) {
+		t.Errorf("HELIOS_NO_SERVER=1 started a server")
+	}
+	clone := filepath.Join(e.home, "clone")
+	e.git(e.home, "clone", "-q", "helios::"+e.store, clone)
+	e.checkClone(clone, src)
+	e.fsck()
 }

@@ -16,10 +16,15 @@ import (
 func main() {
 	app := newApp(os.Stdout, os.Stderr)
 	if err := app.RunContext(context.Background(), os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "helios: %v\n", err)
+		if !errors.Is(err, errReported) {
+			fmt.Fprintf(os.Stderr, "helios: %v\n", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
+
+// errReported is wrapped by errors the command already printed.
+var errReported = errors.New("error already reported")
 
 // exitError carries a specific exit status (fsck's 1 for "problems found").
 type exitError struct {
@@ -79,6 +84,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			policyCommand(),
 			keysCommand(),
+			remoteHelperCommand(),
 		},
 	}
 	return app

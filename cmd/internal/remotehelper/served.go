@@ -1,4 +1,4 @@
-package main
+package remotehelper
 
 import (
 	"errors"
@@ -50,25 +50,31 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 	return &served{GitRemote: g, c: c}, nil
 }
 
-// serveCommand is how the helper starts a server for a store: the helios
-// executable beside this one, else the one on $PATH; nil when there is
-// none (the helper then opens the store itself).
+// serveCommand is how the helper starts a server for a store: helios
+// serve; nil when there is no helios executable (the helper then opens the
+// store itself).
 func serveCommand() func(dir string) *exec.Cmd {
-	exe := ""
+	exe := HeliosExecutable()
+	if exe == "" {
+		return nil
+	}
+	return func(dir string) *exec.Cmd { return exec.Command(exe, "serve", "--store", dir) }
+}
+
+// HeliosExecutable is the helios executable beside this one, else the one
+// on $PATH, else "".
+func HeliosExecutable() string {
 	if self, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(self), "helios")
 		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			exe = p
+			return p
 		}
 	}
-	if exe == "" {
-		p, err := exec.LookPath("helios")
-		if err != nil {
-			return nil
-		}
-		exe = p
+	p, err := exec.LookPath("helios")
+	if err != nil {
+		return ""
 	}
-	return func(dir string) *exec.Cmd { return exec.Command(exe, "serve", "--store", dir) }
+	return p
 }
 
 // checkServedAuditLog is checkAuditLog through the server: the checkpoint

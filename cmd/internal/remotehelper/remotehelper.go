@@ -1,0 +1,108 @@
+// Package remotehelper is git-remote-helios: it turns the URL git gives
+// into a store directory and serves gitremote-helpers(7) for it (package
+// helper), through the store's resident server when one runs or can be
+// started (served.go), else on the store opened in this process by the
+// Direct opener (package direct, which links RocksDB). The executable
+// git-remote-helios is this package's Run; its thin build (build tag thin,
+// no cgo) has no Direct of its own and hands a store it cannot serve to
+// `helios git-remote-helios`, which has.
+package remotehelper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/helios-vcs/helios/helper"
+)
+
+// Direct opens the store in dir in this process, as a Remote and what
+// closes it. gitDir is the local repository (for its kept audit
+// checkpoint).
+type Direct func(dir, gitDir string, stderr io.Writer) (helper.Remote, io.Closer, error)
+
+// Options configure Run.
+type Options struct {
+	// Direct opens a store that no server serves; nil: such a store is an
+	// error.
+	Direct Direct
+	// Wrap, if set, wraps the Remote (tests inject delays that way).
+	Wrap func(helper.Remote) helper.Remote
+}
+
+// Run is git-remote-helios with its arguments, $GIT_DIR and standard
+// streams; it returns the exit code.
+func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer, o Options) int {
+	var closer io.Closer
+	open := func(url string) (helper.Remote, error) {
+		dir, err := StorePath(url)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := connectServed(dir, gitDir, stderr)
+		if err != nil {
+			return nil, err
+		}
+		var r helper.Remote
+		if srv != nil {
+			r, closer = srv, srv.c
+		} else {
+			if o.Direct == nil {
+				return nil, fmt.Errorf("no server for the store %s, and this build cannot open it itself", dir)
+			}
+			if r, closer, err = o.Direct(dir, gitDir, stderr); err != nil {
+				return nil, err
+			}
+		}
+		if o.Wrap != nil {
+			r = o.Wrap(r)
+		}
+		return r, nil
+	}
+	code := helper.Main(ctx, args, gitDir, stdin, stdout, stderr, open)
+	if closer != nil {
+		if err := closer.Close(); err != nil {
+			fmt.Fprintf(stderr, "error: close store: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+// StorePath turns the URL git passes into the store directory:
+// "/abs/path" (from helios::/abs/path), "helios:///abs/path", or a path
+// relative to the current directory. Remote hosts are not supported.
+func StorePath(url string) (string, error) {
+	p := url
+	if rest, ok := strings.CutPrefix(url, "helios://"); ok {
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("%q: remote hosts are not supported, use helios::/path or helios:///path", url)
+		}
+		p = rest
+	}
+	if p == "" || strings.HasPrefix(p, "-") || strings.ContainsAny(p, "\x00\n\r") {
+		return "", fmt.Errorf("bad store path %q", url)
+	}
+	for _, c := range strings.Split(filepath.ToSlash(p), "/") {
+		if c == ".." {
+			return "", fmt.Errorf("store path %q must not contain \"..\"", url)
+		}
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "db")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("no helios store at %s; run helios init --store %s", abs, abs)
+		}
+		return "", err
+	}
+	return abs, nil
+}
