@@ -62,7 +62,7 @@ phase0: build
 # land in testdata/fuzz and become regression tests.
 FUZZTIME ?= 100000x
 fuzz: deps
-	@for t in FuzzDecodeTree FuzzDecodeState FuzzDecodeChunkList FuzzCleanPath; do \
+	@for t in FuzzDecodeTree FuzzDecodeState FuzzDecodeChunkList FuzzCleanPath FuzzApplyTreeDelta; do \
 		$(GO) test ./objstore -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; done
 	$(GO) test ./helper/gitobj -run '^$$' -fuzz '^FuzzTree$$' -fuzztime $(FUZZTIME)
 

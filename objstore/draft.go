@@ -20,6 +20,7 @@ type Draft struct {
 	w     *Writer
 	epoch uint64
 	dirty bool
+	bases []ID // trees that new trees were stored as deltas of, since the last commit
 }
 
 // dirNode is a directory in a draft: the stored tree it came from, loaded
@@ -350,6 +351,7 @@ func (d *Draft) commitWith(o CommitOptions, hook func(ID)) (ID, error) {
 	}
 	d.base = id
 	d.dirty = false
+	d.bases = d.bases[:0]
 	d.epoch = d.s.gcEpoch.Load()
 	return id, nil
 }
@@ -385,9 +387,14 @@ func (d *Draft) flush(n *dirNode) (ID, error) {
 		n.id = ZeroID
 		return ZeroID, nil
 	}
-	id, err := d.w.PutTree(&Tree{Entries: n.entries})
+	// A directory read from the store is stored as a delta against what
+	// it was, when that is much smaller (treedelta.go).
+	id, base, err := d.w.PutTreeFrom(&Tree{Entries: n.entries}, n.id)
 	if err != nil {
 		return ZeroID, err
+	}
+	if !base.IsZero() {
+		d.bases = append(d.bases, base)
 	}
 	n.id = id
 	n.owned = false // the cache now shares n.entries
@@ -426,5 +433,15 @@ func (d *Draft) checkLinks() error {
 		}
 		return nil
 	}
-	return check(d.root)
+	if err := check(d.root); err != nil {
+		return err
+	}
+	for _, b := range d.bases {
+		if ok, err := d.w.has(KindTree, b); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: tree %v, the base of a delta, was collected while the draft was open; reopen the draft", ErrNotFound, b.Short())
+		}
+	}
+	return nil
 }

@@ -58,7 +58,7 @@ func (s *Store) Fsck(ctx context.Context, full bool) (*FsckReport, error) {
 					}
 					return ctx.Err()
 				}
-				if m.seen[objRef{k, id}] {
+				if m.seen[objRef{k, id}] || k == KindTree && m.seen[objRef{kindTreeBase, id}] {
 					return nil
 				}
 				rep.Unreferenced[k.String()]++
@@ -69,6 +69,12 @@ func (s *Store) Fsck(ctx context.Context, full bool) (*FsckReport, error) {
 					check = len(v) > 0 && v[0] == blobInline
 					if check {
 						data = v[1:]
+					}
+				}
+				if k == KindTree && len(v) > 0 && v[0] == treeDeltaFormat {
+					check = false // a delta is checked by rebuilding its tree
+					if _, _, err := s.treeFromValue(id, v, false, maxTreeDepth); err != nil {
+						m.problem(k, id, "", fmt.Errorf("%w (unreferenced)", err))
 					}
 				}
 				if check {

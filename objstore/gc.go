@@ -109,6 +109,23 @@ func (m *marker) markState(id ID) error {
 	return nil
 }
 
+// markBases keeps the chain of trees a delta value v is built on: their
+// values only, not what they link to (see treedelta.go).
+func (m *marker) markBases(v []byte, path string) {
+	for base := deltaBase(v); !base.IsZero(); base = deltaBase(v) {
+		r := objRef{kindTreeBase, base}
+		if m.seen[r] {
+			return
+		}
+		m.seen[r] = true
+		var err error
+		if v, err = m.s.get(KindTree, base); err != nil {
+			m.problem(KindTree, base, path, fmt.Errorf("delta base missing: %w", err))
+			return
+		}
+	}
+}
+
 func (m *marker) markTree(id ID, path string) error {
 	if !m.first(KindTree, id) {
 		return nil
@@ -116,24 +133,24 @@ func (m *marker) markTree(id ID, path string) error {
 	if err := m.ctx.Err(); err != nil {
 		return err
 	}
+	// Verifying reads the value from the KV alone (a delta's bases too);
+	// either way the bases of a delta are kept with it.
+	v, err := m.s.get(KindTree, id)
+	if err != nil {
+		m.problem(KindTree, id, path, fmt.Errorf("missing: %w", err))
+		return nil
+	}
 	var t *Tree
 	if m.verify {
-		v, ok := m.raw(KindTree, id, path)
-		if !ok {
-			return nil
-		}
-		var err error
-		if t, err = DecodeTree(v); err != nil {
-			m.problem(KindTree, id, path, err)
-			return nil
-		}
+		t, _, err = m.s.treeFromValue(id, v, false, maxTreeDepth)
 	} else {
-		var err error
-		if t, err = m.s.Tree(id); err != nil {
-			m.problem(KindTree, id, path, err)
-			return nil
-		}
+		t, err = m.s.Tree(id)
 	}
+	if err != nil {
+		m.problem(KindTree, id, path, err)
+		return nil
+	}
+	m.markBases(v, path)
 	for _, e := range t.Entries {
 		p := join(path, e.Name)
 		switch {
@@ -329,7 +346,7 @@ func (s *Store) GC(ctx context.Context, compact bool) (*GCReport, error) {
 			}
 			var id ID
 			copy(id[:], key[1:])
-			if !m.seen[objRef{k, id}] {
+			if !m.seen[objRef{k, id}] && (k != KindTree || !m.seen[objRef{kindTreeBase, id}]) {
 				dead = append(dead, id)
 				rep.DeletedBytes += int64(len(key) + len(v))
 			}

@@ -82,6 +82,7 @@ type Store struct {
 	cache    *Cache
 	opts     Options
 	settings Settings
+	depths   treeDepths // delta chain depths (treedelta.go)
 
 	// gcMu is held shared by every write and exclusively by gc and by
 	// changes to symbolic refs; refLocks serialize compare-and-swap per ref
@@ -237,15 +238,8 @@ func (s *Store) Tree(id ID) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := s.hash.Sum(KindTree, b); got != id {
-		return nil, &CorruptError{KindTree, id, fmt.Errorf("%w: hashes to %v", ErrCorrupt, got.Short())}
-	}
-	t, err := DecodeTree(b)
-	if err != nil {
-		return nil, &CorruptError{KindTree, id, fmt.Errorf("%w: %w", ErrCorrupt, err)}
-	}
-	s.cache.Add(KindTree, id, t, treeCost(t, len(b)))
-	return t, nil
+	t, _, err := s.treeFromValue(id, b, true, maxTreeDepth)
+	return t, err
 }
 
 // State returns the state with ID id, verified against its ID.
