@@ -24,7 +24,7 @@
 //	'c' ID              chunk bytes
 //	'C' ID              location of a chunk kept in the block tier (tier.go)
 //	'b' ID              blob: 0x00 + content, or 0x01 + chunk list (blob.go)
-//	't' ID              tree encoding (tree.go)
+//	't' ID              tree encoding (tree.go), or a delta against another tree (treedelta.go)
 //	's' ID              state encoding (state.go)
 //	'r' name            ref: 0x00 kind ID (direct), or 0x01 target (symbolic)
 //	'm' name            store metadata: "format", "settings" (JSON)
@@ -33,8 +33,11 @@
 //	'g' 'o'|'i'|'r' ... git object mapping: objects, reverse ids, ref values (gitmap.go)
 //	'a' ...             audit log (reserved)
 //
-// Each encoding starts with a format byte, so that later formats (tree
-// deltas, say) can live beside this one.
+// Each encoding starts with a format byte, so that formats can live side
+// by side: a tree's value is its canonical encoding (format 1, what its ID
+// hashes) or a delta against the tree it was made from (format 2, written
+// by drafts when much smaller; the ID still hashes the canonical encoding,
+// which a read rebuilds and checks).
 //
 // # Invariants
 //
