@@ -80,8 +80,17 @@ func Open(dir string, o Options) (*KV, error) {
 	opts.SetMaxOpenFiles(-1)
 	opts.SetCompression(grocksdb.LZ4Compression)
 	opts.SetBottommostCompression(grocksdb.ZSTDCompression)
+	// The info log is not size-rolled: a rolling logger trims old files
+	// when it opens, and two processes opening the store at once (a push
+	// and a read-only fetch) then race to unlink the same file and one
+	// fails to open. A writer's own purge keeps two old logs, ignoring
+	// such races; at warning level the log stays small.
 	opts.SetKeepLogFileNum(2)
-	opts.SetMaxLogFileSize(1 << 20)
+	opts.SetMaxLogFileSize(0)
+	// The write-ahead log is compressed (ZSTD, streaming across records):
+	// names, audit records and git headers repeat from one commit to the
+	// next, so a snapshot's log record shrinks by a third.
+	opts.SetWALCompression(grocksdb.ZSTDCompression)
 	opts.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
 	opts.SetStatsDumpPeriodSec(0)
 	opts.SetLevelCompactionDynamicLevelBytes(true)
