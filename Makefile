@@ -26,7 +26,11 @@ deps:
 	@$(GO) mod download
 
 build: deps
-	$(GO) build -o $(BIN)/helios ./cmd/helios
+	# helios is two builds: helios-store (everything, linked with RocksDB)
+	# and, installed as helios, the thin build (no cgo) that runs the hot
+	# commands through the store's server and execs helios-store for the rest.
+	$(GO) build -o $(BIN)/helios-store ./cmd/helios
+	CGO_ENABLED=0 $(GO) build -tags thin -o $(BIN)/helios ./cmd/helios
 	# The helper's thin build: no cgo, no RocksDB, a third of the start-up
 	# time; it reaches stores through helios serve and hands the rest to
 	# `helios git-remote-helios`.

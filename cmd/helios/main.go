@@ -14,6 +14,7 @@ import (
 )
 
 func main() {
+	forward(os.Args)
 	app := newApp(os.Stdout, os.Stderr)
 	if err := app.RunContext(context.Background(), os.Args); err != nil {
 		if !errors.Is(err, errReported) {
@@ -66,26 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are returned to main, which alone maps them to exit codes.
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
-		Commands: []*cli.Command{
-			initCommand(),
-			snapshotCommand(),
-			checkoutCommand(),
-			logCommand(),
-			diffCommand(),
-			showCommand(),
-			fsckCommand(),
-			gcCommand(),
-			statsCommand(),
-			benchCommand(),
-			ioReportCommand(),
-			phase0Command(),
-			serveCommand(),
-			mctsCommand(),
-			auditCommand(),
-			policyCommand(),
-			keysCommand(),
-			remoteHelperCommand(),
-		},
+		Commands:        commands(),
 	}
 	return app
 }

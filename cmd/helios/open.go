@@ -1,3 +1,5 @@
+//go:build !thin
+
 package main
 
 import (
@@ -11,7 +13,6 @@ import (
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/server"
-	"github.com/urfave/cli/v2"
 )
 
 // A store directory's layout and how it is opened (keyring, tier, audit
@@ -19,13 +20,6 @@ import (
 func dbDir(store string) string { return storedir.DBDir(store) }
 
 func tierPath(store string) string { return storedir.TierPath(store) }
-
-type openMode int
-
-const (
-	forRead openMode = iota
-	forWrite
-)
 
 // openStore opens the store in dir. Readers open a read-only instance, which
 // can run beside a writer; a writer waits up to a minute for another
@@ -46,12 +40,6 @@ func openTier(store string, size int64, stderr io.Writer) (nvme.Device, *nvme.Lo
 }
 
 func localActor() string { return storedir.LocalActor() }
-
-var noServerFlag = &cli.BoolFlag{
-	Name:    "no-server",
-	Usage:   "open the database in this process instead of going through the store's server (helios serve)",
-	EnvVars: []string{"HELIOS_NO_SERVER"},
-}
 
 // connect returns the store's API for a command: through the store's
 // server, started if none runs, or, with --no-server or when no server can
@@ -76,11 +64,6 @@ func connect(dir string, mode openMode, durable, noServer bool, stderr io.Writer
 		return nil, err
 	}
 	return server.Local{S: s, Durable: durable}, nil
-}
-
-// connectCtx is connect with the store and --no-server taken from c.
-func connectCtx(c *cli.Context, mode openMode, durable bool) (server.Store, error) {
-	return connect(c.String("store"), mode, durable, c.Bool("no-server"), c.App.ErrWriter)
 }
 
 // serverCommand runs a server for the store in dir: this executable's

@@ -266,6 +266,13 @@ func BuildID() string {
 	if err != nil {
 		return ""
 	}
+	return BuildIDOf(exe)
+}
+
+// BuildIDOf is the BuildID of the executable at exe ("" if it cannot be
+// read): what a front end that starts another executable's server hands
+// to Connect.
+func BuildIDOf(exe string) string {
 	var st unix.Stat_t
 	if err := unix.Stat(exe, &st); err != nil {
 		return ""
