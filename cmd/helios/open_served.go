@@ -22,4 +22,3 @@ var noServerFlag = &cli.BoolFlag{
 func connectCtx(c *cli.Context, mode openMode, durable bool) (server.Store, error) {
 	return connect(c.String("store"), mode, durable, c.Bool("no-server"), c.App.ErrWriter)
 }
-
