@@ -79,6 +79,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			policyCommand(),
 			keysCommand(),
+			tokenCommand(),
 		},
 	}
 	return app

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
+)
+
+var heliosBin struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildHelios builds the helios command once per test run, for tests that
+// run it as users would.
+func buildHelios(t *testing.T) string {
+	t.Helper()
+	heliosBin.once.Do(func() {
+		dir, err := exec.Command("mktemp", "-d").Output()
+		if err != nil {
+			heliosBin.err = err
+			return
+		}
+		heliosBin.path = filepath.Join(strings.TrimSpace(string(dir)), "helios")
+		heliosBin.out, heliosBin.err = exec.Command("go", "build", "-o", heliosBin.path, "github.com/helios-vcs/helios/cmd/helios").CombinedOutput()
+	})
+	if heliosBin.err != nil {
+		t.Fatalf("go build helios: %v\n%s", heliosBin.err, heliosBin.out)
+	}
+	return heliosBin.path
+}
+
+func (e *e2e) helios(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append([]string(nil), e.env...), "HELIOS_NO_SERVER=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestDeniedForcePushAudited: a developer's force push to a protected
+// branch, through the real git and helios binaries, is refused with the
+// deciding rule in git's output, moves nothing, and leaves an audit record
+// of the refusal in `helios audit log`; `helios audit verify` still
+// passes.
+func TestDeniedForcePushAudited(t *testing.T) {
+	e := newE2E(t)
+	if _, err := storedir.Signer(e.store); err != nil { // an audited store
+		t.Fatal(err)
+	}
+	bin := buildHelios(t)
+	me := storedir.LocalActor()
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "one", map[string]string{"f": "1\n"})
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	e.push(src, "-q", "origin", "main")
+	before := e.storeRefs()["refs/heads/main"]
+
+	policy := filepath.Join(e.home, "policy")
+	writeFile(t, policy, "role maintainer boss\n"+
+		"role developer "+me+"\n"+
+		"allow RWFD refs/**         @maintainer\n"+
+		"deny  FD   refs/heads/main *\n"+
+		"allow RW+  refs/heads/**   @developer\n"+
+		"allow R    refs/**         *\n")
+	if out, err := e.helios(bin, "policy", "set", "--store", e.store, policy); err != nil {
+		t.Fatalf("policy set: %v\n%s", err, out)
+	}
+
+	e.git(src, "commit", "-q", "--amend", "-m", "one, rewritten")
+	out := e.gitFail(src, "push", "--force", "origin", "main")
+	if !strings.Contains(out, "! [remote rejected] main -> main") || !strings.Contains(out, "deny  FD   refs/heads/main *") && !strings.Contains(out, "deny FD refs/heads/main *") {
+		t.Errorf("git push --force: the refusal does not name the rule:\n%s", out)
+	}
+	if after := e.storeRefs()["refs/heads/main"]; after != before {
+		t.Errorf("main moved from %s to %s", before, after)
+	}
+	// A fast-forward and a force push elsewhere still work for the developer.
+	e.git(src, "push", "-q", "--force", "origin", "main:refs/heads/topic")
+
+	out, err := e.helios(bin, "audit", "log", "--store", e.store, "--json")
+	if err != nil {
+		t.Fatalf("audit log: %v\n%s", err, out)
+	}
+	var found int
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			Actor string            `json:"actor"`
+			Event string            `json:"event"`
+			Attrs map[string]string `json:"attrs"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit log line %q: %v", line, err)
+		}
+		if r.Event == "denied" {
+			found++
+			if r.Actor != me || r.Attrs["op"] != "force" || r.Attrs["ref"] != "refs/heads/main" || !strings.Contains(r.Attrs["reason"], "deny") {
+				t.Errorf("denial record: got %+v, want %s force refs/heads/main with the rule", r, me)
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d denial records, want 1:\n%s", found, out)
+	}
+	if out, err := e.helios(bin, "audit", "verify", "--store", e.store); err != nil {
+		t.Errorf("audit verify after the refusal: %v\n%s", err, out)
+	}
+	text, _ := e.helios(bin, "audit", "log", "--store", e.store)
+	if !strings.Contains(text, me+" denied") || !strings.Contains(text, "ref: refs/heads/main") {
+		t.Errorf("audit log text lacks the denial:\n%s", text)
+	}
+}
