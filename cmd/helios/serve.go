@@ -70,8 +70,18 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	if c, err := server.Dial(o.store, ""); err == nil {
 		pid := c.ServerPID
+		if o.listen == "" && !o.shared {
+			c.Close()
+			return fmt.Errorf("a server already runs for %s (pid %d)", o.store, pid)
+		}
+		// A server for the network or for other users replaces the one
+		// a command started on demand (or an earlier one).
+		err := c.Stop()
 		c.Close()
-		return fmt.Errorf("a server already runs for %s (pid %d)", o.store, pid)
+		if err != nil {
+			return fmt.Errorf("a server already runs for %s (pid %d) and does not stop: %w", o.store, pid, err)
+		}
+		fmt.Fprintf(stderr, "helios serve: replacing the server pid %d\n", pid)
 	}
 	// A server that is shutting down still holds the lock for a moment.
 	lock, err := server.LockServer(o.store, 10*time.Second)

@@ -52,7 +52,9 @@
 // bytes left in the payload and rejects trailing bytes.
 //
 // The handshake answers hello with the server's build and pid, or with
-// ErrVersion when the builds differ: the server then shuts down and the
+// ErrVersion when the builds differ: a server asked by a client of its own
+// user (not a TLS client, not another user of a shared socket) then shuts
+// down and the
 // client waits for serve.lock and starts a server of its own build (an
 // older server is replaced cleanly; builds that alternate replace each
 // other in turn). The build identity is the executable's device, inode,

@@ -355,7 +355,9 @@ func (s *Server) hello(sc *serverConn, w *bufio.Writer, e *enc, p []byte) bool {
 		encodeError(e, fmt.Errorf("%w: server %q (protocol %d), client %q (protocol %d)", ErrVersion, s.o.Build, protoVersion, build, proto))
 		writeFrame(w, frameError, e.b)
 		w.Flush()
-		if !sc.tls { // a remote client never stops the server
+		// Only a client of the server's own user replaces it: not a
+		// remote one, not another local user of a shared socket.
+		if !sc.tls && sc.peer.UID == os.Geteuid() {
 			s.stop("replaced by another build")
 		}
 		return false
