@@ -32,6 +32,10 @@
 //	read-file, stats                         not by ref)
 //	set-symbolic-ref, stop, gc, fsck         maintainer (token scope M)
 //	admin token-add|token-list|token-revoke  maintainer (token scope M)
+//	admin policy-set                         maintainer (token scope M); the
+//	                                         owner too, but the change must
+//	                                         still be by a maintainer of the
+//	                                         current policy, by name
 //	snapshot, checkout, worktree-state       the owner only: they read and
 //	                                         write directories with the
 //	                                         server's own file access
@@ -282,6 +286,8 @@ func (a *Access) Authorize(p server.Peer, op, target string) error {
 		switch target {
 		case AdminTokenAdd, AdminTokenList, AdminTokenRevoke:
 			return maintain(audit.ActionTokenAdmin)
+		case AdminPolicySet:
+			return maintain(audit.ActionPolicySet)
 		}
 		return deny("unknown administrative request")
 	case "snapshot", "checkout", "worktree-state":
@@ -328,6 +334,7 @@ const (
 	AdminTokenAdd    = "token-add"
 	AdminTokenList   = "token-list"
 	AdminTokenRevoke = "token-revoke"
+	AdminPolicySet   = "policy-set"
 )
 
 // TokenRequest asks for a new token.
@@ -346,8 +353,9 @@ type NewToken struct {
 }
 
 // Admin implements server.Admin: token-add (TokenRequest → NewToken),
-// token-list (→ []audit.Token) and token-revoke (id → audit.Token), as
-// the peer. The server has authorized the request.
+// token-list (→ []audit.Token), token-revoke (id → audit.Token) and
+// policy-set (policy text → its digest), as the peer. The server has
+// authorized the request.
 func (a *Access) Admin(p server.Peer, name string, req []byte) ([]byte, error) {
 	switch name {
 	case AdminTokenAdd:
@@ -372,6 +380,24 @@ func (a *Access) Admin(p server.Peer, name string, req []byte) ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(t)
+	case AdminPolicySet:
+		pol, err := audit.ParsePolicy(string(req))
+		if err != nil {
+			return nil, err
+		}
+		if a.o.Journal == nil {
+			return nil, errors.New("the store keeps no audit log: set its policy with the server stopped")
+		}
+		// SetPolicy checks again that the peer is a maintainer of the
+		// current policy, by name: the store's owner too.
+		if err := a.o.Journal.SetPolicy(a.o.Store, p.Name(), pol); err != nil {
+			var de *audit.DeniedError
+			if errors.As(err, &de) {
+				a.Denied(p, server.OpAdmin, AdminPolicySet, err)
+			}
+			return nil, err
+		}
+		return []byte(pol.Digest()), nil
 	}
 	return nil, fmt.Errorf("unknown administrative request %q", name)
 }

@@ -82,3 +82,16 @@ func listenTLS(o serveOptions) (net.Listener, error) {
 func shareSocket(store string) error {
 	return os.Chmod(filepath.Join(store, server.SocketName), 0o666)
 }
+
+// policySetServed sets the policy through the store's running server, so
+// that a server (one listening on TLS, say) is not stopped for it; done is
+// false when no server of this build answers.
+func policySetServed(store string, text []byte) (done bool, err error) {
+	c, err := server.Dial(store, server.BuildID())
+	if err != nil {
+		return false, nil
+	}
+	defer c.Close()
+	_, err = c.Admin(serveauth.AdminPolicySet, text)
+	return true, err
+}

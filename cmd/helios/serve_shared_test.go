@@ -109,11 +109,32 @@ func TestServeSharedOtherUser(t *testing.T) {
 	if err != nil || st.PID != srv.Process.Pid {
 		t.Errorf("server after another build's client: pid %d %v, want %d", st.PID, err, srv.Process.Pid)
 	}
+	// A policy change goes through the running server, which applies it
+	// at once: nobody, now a maintainer, may gc.
+	writeFiles(t, base, map[string]string{"policy2": "role maintainer " + me + " nobody\n" +
+		"allow RWFD refs/** @maintainer\nallow R refs/** *\n"})
+	// (The server's binary: a client of another build would replace it.)
+	set := exec.Command(bin, "policy", "set", "--store", store, filepath.Join(base, "policy2"))
+	set.Env = srv.Env
+	if out, err := set.CombinedOutput(); err != nil || !strings.Contains(string(out), "through the store's server") {
+		t.Errorf("policy set with a server running: %v %s", err, out)
+	}
+	if out, err := asNobody("gc", "--store", store); err != nil {
+		t.Errorf("nobody, a maintainer now, runs gc: %v\n%s", err, out)
+	}
+	if c, err := server.Dial(store, ""); err != nil || c.ServerPID != srv.Process.Pid {
+		t.Errorf("the server did not survive the policy change: %v", err)
+	} else {
+		c.Close()
+	}
 	mustRun(t, "serve", "--store", store, "--stop")
 	srv.Wait()
 	out := mustRun(t, "audit", "log", "--store", store)
 	if !strings.Contains(out, "nobody denied\n    op: stop") || !strings.Contains(out, "nobody denied\n    op: gc") {
 		t.Errorf("audit log lacks nobody's refusals:\n%s", out)
+	}
+	if !strings.Contains(out, "policy\n    maintainers: [nobody "+me+"]") && !strings.Contains(out, "maintainers: ["+me+" nobody]") {
+		t.Errorf("audit log lacks the served policy change:\n%s", out)
 	}
 	mustRun(t, "audit", "verify", "--store", store)
 }

@@ -177,6 +177,18 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("bob makes a token: got %v, want ErrDenied", err)
 	}
 
+	// A policy change by the owner, who is no maintainer of this policy,
+	// goes to the running server and is refused there; the TLS server
+	// keeps running (it is not stopped to hand the database over).
+	if _, _, err := run(t, "policy", "set", "--store", store, filepath.Join(dir, "policy")); err == nil || !strings.Contains(err.Error(), "may not policy-set") {
+		t.Errorf("owner sets the policy: got %v, want a refusal by the policy", err)
+	}
+	if c, err := server.DialTLS(addr, alice); err != nil {
+		t.Errorf("the TLS server after a policy change: %v", err)
+	} else {
+		c.Close()
+	}
+
 	stopServe(t, store)
 	var events []string
 	var deniedForce bool
@@ -199,7 +211,7 @@ func TestServeTLS(t *testing.T) {
 	if i := strings.Index(got, ":policy: "); i >= 0 {
 		got = got[i+len(":policy: "):] // after the snapshots and the policy
 	}
-	want := "root:token:add bob:denied:force bob:denied:delete bob:ref: bob:denied:stop bob:denied:checkout alice:token:revoke bob:denied:admin"
+	want := "root:token:add bob:denied:force bob:denied:delete bob:ref: bob:denied:stop bob:denied:checkout alice:token:revoke bob:denied:admin root:denied:admin"
 	if u := localActor(); u != "root" {
 		want = strings.ReplaceAll(want, "root:", u+":")
 	}
