@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"time"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
+	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/objstore"
 )
 
@@ -49,4 +52,15 @@ func (p *policyRemote) recordDenials(ds []denial) error {
 		}
 	}
 	return nil
+}
+
+// fastForward reports whether old is an ancestor of new in the local
+// repository (git merge-base --is-ancestor); any doubt (no repository,
+// old not present locally) is false.
+func fastForward(ctx context.Context, gitDir string, old, new gitobj.OID) bool {
+	if gitDir == "" {
+		return false
+	}
+	cmd := exec.CommandContext(ctx, "git", "--git-dir", gitDir, "merge-base", "--is-ancestor", old.String(), new.String())
+	return cmd.Run() == nil
 }

@@ -82,8 +82,15 @@ func TestDeniedForcePushAudited(t *testing.T) {
 	if after := e.storeRefs()["refs/heads/main"]; after != before {
 		t.Errorf("main moved from %s to %s", before, after)
 	}
-	// A fast-forward and a force push elsewhere still work for the developer.
+	// A force push elsewhere, and a --force push of main that is a
+	// fast-forward after all, still work for the developer.
 	e.git(src, "push", "-q", "--force", "origin", "main:refs/heads/topic")
+	e.git(src, "reset", "-q", "--hard", "origin/main")
+	next := e.commit(src, "two", map[string]string{"f": "2\n"})
+	e.git(src, "push", "-q", "--force", "origin", "main")
+	if got := e.storeRefs()["refs/heads/main"]; got != next {
+		t.Errorf("main after a forced fast-forward: got %s, want %s", got, next)
+	}
 
 	out, err := e.helios(bin, "audit", "log", "--store", e.store, "--json")
 	if err != nil {

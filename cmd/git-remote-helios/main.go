@@ -73,7 +73,7 @@ func runWith(ctx context.Context, args []string, gitDir string, stdin io.Reader,
 			}
 			return s, nil
 		})
-		var r helper.Remote = &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor(), store: remote.Store}
+		var r helper.Remote = &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor(), store: remote.Store, gitDir: gitDir}
 		if wrap != nil {
 			return wrap(r), nil
 		}

@@ -28,6 +28,9 @@ type policyRemote struct {
 	// store, if set, returns the store the helper holds open (nil if none):
 	// refusals are recorded through it when it is open for writing.
 	store func() *objstore.Store
+	// gitDir is the local repository, where a forced update is checked
+	// for being a fast-forward after all ("" : never).
+	gitDir string
 }
 
 func (p *policyRemote) load() error {
@@ -95,7 +98,9 @@ func (p *policyRemote) Push(ctx context.Context, updates []helper.RefUpdate, opt
 		switch {
 		case u.New.IsZero():
 			op = audit.OpDelete
-		case u.Force:
+		case u.Force && !u.Old.IsZero() && !fastForward(ctx, p.gitDir, u.Old, u.New):
+			// git marks every update of push --force; only one that is
+			// not a fast-forward needs force permission.
 			op = audit.OpForce
 		}
 		if err := p.policy.Authorize(p.user, u.Name, op); err != nil {
