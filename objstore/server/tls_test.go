@@ -302,3 +302,59 @@ func TestRefOpsOverTLS(t *testing.T) {
 		t.Errorf("eve's listing: got %q, want %q", names, want)
 	}
 }
+
+// BenchmarkTLS is what TLS adds: a connection (TCP, TLS 1.3 handshake with
+// a client certificate, hello) and a refs request on an open connection,
+// on loopback; compare BenchmarkRoundTrip (the Unix socket).
+func BenchmarkTLS(b *testing.B) {
+	certs, err := tlstest.Generate(b.TempDir(), "bob")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := objstore.Init(objstore.NewMemKV(), objstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Options{Store: s, Authenticator: tokenTable{"tok": "bob"}})
+	cfg, err := ServerTLSConfig(TLSOptions{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CA})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := ListenTLS("127.0.0.1:0", cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	o := TLSClientOptions{CAFile: certs.CA, CertFile: certs.ClientCert["bob"], KeyFile: certs.ClientKey["bob"]}
+	b.Run("connect-cert", func(b *testing.B) {
+		for b.Loop() {
+			c, err := DialTLS(ln.Addr().String(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("connect-token", func(b *testing.B) {
+		for b.Loop() {
+			c, err := DialTLS(ln.Addr().String(), TLSClientOptions{CAFile: certs.CA, Token: "tok"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("request", func(b *testing.B) {
+		c, err := DialTLS(ln.Addr().String(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		for b.Loop() {
+			if _, err := c.Refs("refs/heads/"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
