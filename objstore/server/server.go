@@ -299,7 +299,7 @@ func (s *Server) serveConn(sc *serverConn) {
 	if !s.secure(sc) {
 		return
 	}
-	kind, p, err := readFrame(r, buf)
+	kind, p, err := s.readHello(sc, r)
 	if err != nil || kind != frameHello {
 		return
 	}

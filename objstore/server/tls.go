@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -129,6 +131,26 @@ func (s *Server) secure(sc *serverConn) bool {
 		sc.peer.User, sc.peer.Via = CertUser(st.PeerCertificates[0]), ViaCert
 	}
 	return true
+}
+
+// maxHello bounds the hello frame of a TLS client, which is read before
+// the client is authenticated: a stranger must not make the server
+// allocate a full frame (16 MiB) per connection.
+const maxHello = 16 << 10
+
+// readHello reads the first frame; from a TLS peer at most maxHello bytes.
+func (s *Server) readHello(sc *serverConn, r *bufio.Reader) (byte, []byte, error) {
+	if !sc.tls {
+		return readFrame(r, nil)
+	}
+	h, err := r.Peek(5)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n := binary.LittleEndian.Uint32(h[:4]); n == 0 || n-1 > maxHello {
+		return 0, nil, fmt.Errorf("%w: hello of %d bytes", ErrProtocol, n)
+	}
+	return readFrame(r, nil)
 }
 
 // CertUser is the user a client certificate names: its subject CN, or

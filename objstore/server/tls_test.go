@@ -4,11 +4,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/server/tlstest"
@@ -193,6 +195,18 @@ func TestTLSIdentity(t *testing.T) {
 	if _, err := DialTLS(f.addr, o); !errors.Is(err, ErrDenied) {
 		t.Errorf("bob's certificate with carol's token: got %v, want ErrDenied", err)
 	}
+	// A stranger's oversized hello is dropped before it is read.
+	raw, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Write([]byte{0, 0, 0, 1, frameHello}) // 16 MiB announced
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ne net.Error
+	if n, err := raw.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("oversized hello: read %d bytes, %v; want the connection closed at once", n, err)
+	}
+	raw.Close()
 	// The server's certificate must verify too.
 	if _, err := DialTLS(f.addr, TLSClientOptions{Token: "good-token"}); err == nil {
 		t.Error("a client without the server's CA connected")
