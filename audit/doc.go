@@ -38,6 +38,18 @@
 // moving a ref and Policy.AuthorizeAction for store-wide actions; a
 // refusal is a *DeniedError.
 //
+// Refusals are logged too (Denial, event "denied": who, op, ref, the
+// deciding rule), by helios serve and by the remote helper; the ref goes in
+// the record's attributes, so replaying ref changes ignores it.
+//
+// # Tokens
+//
+// Bearer tokens (token.go) let TLS clients of helios serve act as a policy
+// user within a scope; the store keeps their SHA-256, never the secret,
+// under the 'a' 't' key, and each change is a "token" record carrying the
+// digest of the new set, which VerifyStore checks. audit/serveauth is the
+// policy and the tokens as helios serve applies them.
+//
 // A local-path store is single-user: whoever can open its files can do
 // anything, policy included. Enforcement needs helios serve to own the
 // files.

@@ -38,13 +38,15 @@ const (
 // Action is a store-wide operation that is not about one ref.
 type Action string
 
-// The store-wide actions and who may do them: changing the policy and
-// rotating keys take a maintainer; reading the audit log an auditor or a
-// maintainer.
+// The store-wide actions and who may do them: changing the policy,
+// rotating keys, managing tokens and maintaining the store (stopping its
+// server, gc, fsck) take a maintainer; reading the audit log an auditor or
+// a maintainer.
 const (
 	ActionPolicySet Action = "policy-set"
 	ActionKeyRotate Action = "key-rotate"
 	ActionAuditRead Action = "audit-read"
+	ActionMaintain  Action = "maintain"
 )
 
 // ParseOp parses an operation name (read, write, force, delete, or its
@@ -357,7 +359,7 @@ func (p *Policy) AuthorizeAction(user string, a Action) error {
 	var ok bool
 	var need string
 	switch a {
-	case ActionPolicySet, ActionKeyRotate:
+	case ActionPolicySet, ActionKeyRotate, ActionTokenAdmin, ActionMaintain:
 		ok, need = p.HasRole(user, Maintainer), "a maintainer"
 	case ActionAuditRead:
 		ok, need = p.HasRole(user, Maintainer) || p.HasRole(user, Auditor), "an auditor or a maintainer"

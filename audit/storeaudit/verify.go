@@ -17,9 +17,10 @@ const initialHEAD = "refs/heads/main"
 // VerifyStore checks the store's audit log (audit.Verify) and then that the
 // log accounts for the store as it is: replaying every record's ref
 // changes must give exactly the store's refs, and the stored policy must
-// be the one the last policy record names. A ref moved or a policy changed
-// without a record (by writing the KV behind the journal's back) shows up
-// here.
+// be the one the last policy record names, and the stored token set the
+// one the last token record names. A ref moved, a policy changed or a
+// token added without a record (by writing the KV behind the journal's
+// back) shows up here.
 func VerifyStore(s *objstore.Store, v note.Verifier) (*audit.Report, error) {
 	src := Source(s.KV())
 	rep, err := audit.Verify(src, v)
@@ -32,7 +33,7 @@ func VerifyStore(s *objstore.Store, v note.Verifier) (*audit.Report, error) {
 		return rep, nil
 	}
 	refs := map[string]string{}
-	policy := ""
+	policy, tokens := "", ""
 	for i := int64(0); i < rep.Records; i++ {
 		r, err := log.Record(i)
 		if err != nil {
@@ -48,8 +49,11 @@ func VerifyStore(s *objstore.Store, v note.Verifier) (*audit.Report, error) {
 				refs[c.Name] = c.New
 			}
 		}
-		if r.Event == audit.EventPolicy {
+		switch r.Event {
+		case audit.EventPolicy:
 			policy = r.Attrs["policy"]
+		case audit.EventToken:
+			tokens = r.Attrs["tokens"]
 		}
 	}
 	have, err := s.Refs("")
@@ -86,5 +90,30 @@ func VerifyStore(s *objstore.Store, v note.Verifier) (*audit.Report, error) {
 	case p.Digest() != policy:
 		rep.Problems = append(rep.Problems, fmt.Sprintf("policy %s was not recorded in the log (last recorded: %q)", p.Digest(), policy))
 	}
+	if msg := checkTokens(s, tokens); msg != "" {
+		rep.Problems = append(rep.Problems, msg)
+	}
 	return rep, nil
+}
+
+// checkTokens compares the stored token set with the digest the last token
+// record names ("" if none did); it returns a problem or "".
+func checkTokens(s *objstore.Store, logged string) string {
+	raw, ok, err := Source(s.KV()).Lookup(audit.TokensKey)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("tokens: %v", err)
+	case !ok && logged == "":
+		return ""
+	case !ok:
+		return "the store has no token set but the log recorded one"
+	}
+	ts, err := audit.ParseTokens(raw)
+	if err != nil {
+		return fmt.Sprintf("tokens: %v", err)
+	}
+	if d := ts.Digest(); d != logged {
+		return fmt.Sprintf("token set %s was not recorded in the log (last recorded: %q)", d, logged)
+	}
+	return ""
 }

@@ -24,6 +24,7 @@ func commands() []*cli.Command {
 		auditCommand(),
 		policyCommand(),
 		keysCommand(),
+		tokenCommand(),
 		remoteHelperCommand(),
 	}
 }

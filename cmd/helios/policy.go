@@ -67,6 +67,12 @@ func runPolicySet(store, file string, quiet bool, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if done, err := policySetServed(store, text); done || err != nil {
+		if err == nil && !quiet {
+			fmt.Fprintf(stdout, "policy %s set by %s through the store's server (%d rules, maintainers %s)\n", p.Digest(), localActor(), len(p.Rules), strings.Join(p.Maintainers(), ", "))
+		}
+		return err
+	}
 	s, err := openExclusive(store, false, stderr)
 	if err != nil {
 		return err

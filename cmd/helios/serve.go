@@ -26,15 +26,18 @@ type serveOptions struct {
 	durable      bool
 	json         bool
 	watch        bool
+	// TLS and sharing (serve_access.go)
+	listen, tlsCert, tlsKey, clientCA string
+	shared                            bool
 }
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "hold the store open and serve commands over DIR/serve.sock (started on demand by other commands)",
-		UsageText: "helios serve [--idle-timeout D] [--durable]\n" +
+		UsageText: "helios serve [--idle-timeout D] [--durable] [--shared] [--listen ADDR --tls-cert F --tls-key F [--client-ca F]]\n" +
 			"helios serve --status | --stop",
-		Flags: []cli.Flag{storeFlag, jsonFlag,
+		Flags: append([]cli.Flag{storeFlag, jsonFlag,
 			&cli.BoolFlag{Name: "status", Usage: "say whether a server runs, and what it has done (exit 1 if none)"},
 			&cli.BoolFlag{Name: "stop", Usage: "stop the running server, after its requests in flight"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: 10 * time.Minute, EnvVars: []string{"HELIOS_SERVE_IDLE_TIMEOUT"},
@@ -42,13 +45,19 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "durable", Usage: "fsync every write (group commit), not only those asked for with --durable"},
 			&cli.BoolFlag{Name: "watch", Value: true, EnvVars: []string{"HELIOS_SERVE_WATCH"},
 				Usage: "watch snapshotted worktrees (inotify) so that a snapshot reads only what changed; --watch=false: stat every file"},
-		},
+		}, serveAccessFlags...),
 		Action: func(c *cli.Context) error {
-			return runServe(serveOptions{
+			o := serveOptions{
 				store: c.String("store"), status: c.Bool("status"), stop: c.Bool("stop"),
 				idle: c.Duration("idle-timeout"), durable: c.Bool("durable"), json: c.Bool("json"),
-				watch: c.Bool("watch"),
-			}, c.App.Writer, c.App.ErrWriter)
+				watch:  c.Bool("watch"),
+				listen: c.String("listen"), tlsCert: c.String("tls-cert"), tlsKey: c.String("tls-key"),
+				clientCA: c.String("client-ca"), shared: c.Bool("shared"),
+			}
+			if o.listen != "" && !c.IsSet("idle-timeout") {
+				o.idle = 0 // a network server stays up until stopped
+			}
+			return runServe(o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -65,8 +74,18 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	if c, err := server.Dial(o.store, ""); err == nil {
 		pid := c.ServerPID
+		if o.listen == "" && !o.shared {
+			c.Close()
+			return fmt.Errorf("a server already runs for %s (pid %d)", o.store, pid)
+		}
+		// A server for the network or for other users replaces the one
+		// a command started on demand (or an earlier one).
+		err := c.Stop()
 		c.Close()
-		return fmt.Errorf("a server already runs for %s (pid %d)", o.store, pid)
+		if err != nil {
+			return fmt.Errorf("a server already runs for %s (pid %d) and does not stop: %w", o.store, pid, err)
+		}
+		fmt.Fprintf(stderr, "helios serve: replacing the server pid %d\n", pid)
 	}
 	// A server that is shutting down still holds the lock for a moment.
 	lock, err := server.LockServer(o.store, 10*time.Second)
@@ -79,18 +98,35 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	ln, err := server.Listen(o.store)
+	access, err := storeAccess(o.store, s, stderr)
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Options{
+	tln, err := listenTLS(o)
+	if err != nil {
+		return err
+	}
+	ln, err := server.Listen(o.store)
+	if err != nil {
+		if tln != nil {
+			tln.Close()
+		}
+		return err
+	}
+	if o.shared {
+		if err := shareSocket(o.store); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	srv := server.New(withAccess(server.Options{
 		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
-		Authorizer: refPolicy{s}, VerifierKey: verifierKey(o.store),
-		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
+		VerifierKey: verifierKey(o.store),
+		Logf:        func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
 		// The watcher's flush markers live in the store directory, which
 		// the server owns while it holds the lock.
 		Watch: server.WatchOptions{Disabled: !o.watch, SentinelDir: filepath.Join(o.store, server.WatchDirName)},
-	})
+	}, access))
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigc)
@@ -108,6 +144,18 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "helios serve: pid %d stopped (%s)\n", os.Getpid(), reason)
 	}()
 	fmt.Fprintf(stderr, "helios serve: pid %d serving %s (idle timeout %v)\n", os.Getpid(), o.store, o.idle)
+	if tln != nil {
+		fmt.Fprintf(stderr, "helios serve: TLS on %s\n", tln.Addr())
+		go func() {
+			if err := srv.Serve(tln); err != nil {
+				fmt.Fprintf(stderr, "helios serve: TLS: %v\n", err)
+				select { // stop as on a signal
+				case sigc <- syscall.SIGTERM:
+				default:
+				}
+			}
+		}()
+	}
 	err = srv.Serve(ln)
 	if err != nil {
 		srv.Shutdown()

@@ -88,9 +88,31 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 		refUpdates = append(refUpdates, ru)
 		idx = append(idx, i)
 	}
+	if r.Judge != nil && len(refUpdates) > 0 {
+		// The judge reads the new states (their parents tell a
+		// fast-forward from a force): store them first, unreferenced.
+		if err := c.w.Flush(); err != nil {
+			return nil, fmt.Errorf("storeremote: push: %w", err)
+		}
+		verdicts := r.Judge(refUpdates)
+		if len(verdicts) != len(refUpdates) {
+			return nil, fmt.Errorf("storeremote: push: %d verdicts for %d updates", len(verdicts), len(refUpdates))
+		}
+		keep := 0
+		for j, err := range verdicts {
+			if err != nil {
+				results[idx[j]] = err
+				continue
+			}
+			refUpdates[keep], idx[keep] = refUpdates[j], idx[j]
+			keep++
+		}
+		refUpdates, idx = refUpdates[:keep], idx[:keep]
+	}
 	if failed(results) && opts.Atomic {
 		return atomicFail(results), nil
 	}
+	c.w.Actor = r.Actor
 	r.pushed = true
 	for {
 		err := c.w.CommitGit(c.batch(updates, refUpdates, idx), refUpdates...)

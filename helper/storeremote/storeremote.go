@@ -59,6 +59,16 @@ type Remote struct {
 	pushed bool // a push wrote to the store
 	shared bool // the store belongs to the caller (NewShared): never closed
 
+	// Judge, if set, is asked about a push's ref updates, as the states
+	// they move between, just before they commit; a non-nil error rejects
+	// that update with its text (helios serve decides there whether the
+	// pusher may write, force or delete each ref). It returns one error per
+	// update.
+	Judge func(ups []objstore.RefUpdate) []error
+	// Actor is who the audit journal records for pushed ref changes
+	// (default: the store's actor).
+	Actor string
+
 	// exp holds the git objects computed for store objects that have no
 	// git id yet (states made inside helios), by id; expIDs memoizes the
 	// git id of each store object exported or looked up.

@@ -47,10 +47,16 @@ func Dial(dir, build string) (*Client, error) {
 // transport other than the store's socket).
 func NewClient(c net.Conn, build string) (*Client, error) { return handshake(c, build) }
 
-func handshake(c net.Conn, build string) (*Client, error) {
+func handshake(c net.Conn, build string) (*Client, error) { return handshakeWith(c, build, "") }
+
+// handshakeWith sends the hello, ending with token when there is one (TLS).
+func handshakeWith(c net.Conn, build, token string) (*Client, error) {
 	cl := &Client{c: c, r: bufio.NewReaderSize(c, 32<<10), w: bufio.NewWriterSize(c, 32<<10)}
 	cl.e.u(protoVersion)
 	cl.e.str(build)
+	if token != "" {
+		cl.e.str(token)
+	}
 	if err := writeFrame(cl.w, frameHello, cl.e.b); err != nil {
 		c.Close()
 		return nil, err

@@ -34,7 +34,8 @@
 //	uint32 little-endian n | kind (1 byte) | payload (n-1 bytes, at most 16 MiB)
 //
 //	'h' hello    client → server, first frame: protocol version (uvarint),
-//	             build identity (string; empty accepts any server)
+//	             build identity (string; empty accepts any server), and
+//	             optionally a bearer token (string; TLS clients)
 //	'q' query    client → server: operation (1 byte), then its arguments
 //	'r' result   server → client: the operation's results
 //	'e' error    server → client: code (1 byte), message (string), and for
@@ -51,7 +52,9 @@
 // bytes left in the payload and rejects trailing bytes.
 //
 // The handshake answers hello with the server's build and pid, or with
-// ErrVersion when the builds differ: the server then shuts down and the
+// ErrVersion when the builds differ: a server asked by a client of its own
+// user (not a TLS client, not another user of a shared socket) then shuts
+// down and the
 // client waits for serve.lock and starts a server of its own build (an
 // older server is replaced cleanly; builds that alternate replace each
 // other in turn). The build identity is the executable's device, inode,
@@ -99,14 +102,19 @@
 //	                     'e' to give up); → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
+//	0x80 admin           name, request bytes → answer bytes (Options.Admin:
+//	                     token changes; numbered apart so that operations
+//	                     can be appended above without renumbering)
 //
 // The git operations (git.go) are git-remote-helios's store side: the
 // helper reaches a served store through them and costs a connection instead
 // of a database open. The server checks every pushed object as git fsck
 // --strict does and refuses objects it did not ask for; a push that breaks
 // the protocol closes the connection. Each ref update is put to the
-// Authorizer as "write", "force" or "delete" on the ref, and a listed ref as
-// "read".
+// Authorizer as "write", "force" or "delete" on the ref, judged on the
+// states it moves between once the pushed objects are stored (as
+// update-refs is), a listed ref as "read", and a fetch serves only wants
+// that are values of refs the peer may read.
 //
 // Directories are absolute (the client resolves them against its own
 // working directory).
@@ -138,11 +146,32 @@
 // watch.go has the design and the race-freedom argument; WatchOptions the
 // limits.
 //
-// # Policy
+// # Identity and policy
 //
-// Every request is put to an Authorizer with the peer's credentials
-// (SO_PEERCRED, recorded per connection), the operation's name and its
-// target (a ref or a directory). AllowAll is the default until roles exist.
+// Every request is put to an Authorizer with the peer, the operation's
+// name and its target (a ref or a directory). The peer is who the kernel
+// says on the Unix socket (SO_PEERCRED, recorded per connection), and on
+// the TLS listener (tls.go) the user of a verified client certificate or
+// of a bearer token sent in the hello frame (checked by the
+// Authenticator); a TLS client with neither is refused after its hello.
+//
+// Ref moves are judged here, on the store's states: every update of an
+// update-refs request is put to the Authorizer as write (a creation or a
+// fast-forward: the old state is an ancestor of the new one), force
+// (anything else, including a move whose ancestry is not proven within
+// 100,000 states) or delete, after the request itself. An update that
+// ignores the old value becomes a compare-and-swap on the value it was
+// judged against. Listings drop the refs the peer may not read. An
+// operation that moves refs (a future push) must go through
+// authorizeRefUpdates the same way. Writes are committed under the peer's
+// name (Peer.Name), which is what the audit journal records. Refusals the
+// server acts on are reported to Options.Denied (the audit log records
+// them).
+//
+// AllowAll is the package default; helios serve installs the store's
+// policy (audit/serveauth). Requests addressed by state ID (state, log,
+// diff, stat, list-tree, read-file) carry no ref: an Authorizer can only
+// decide them by who asks, not by which refs reach the state.
 //
 // # Lifetime
 //

@@ -11,6 +11,7 @@ import (
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/helper/storeremote"
+	"github.com/helios-vcs/helios/objstore"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -40,11 +41,49 @@ const (
 	recheckBlob = 64 << 10
 )
 
+// gitRemote is the connection's git session: its pushes commit as the
+// peer, and each ref update is judged as a write, force or delete on the
+// states it moves between (authorizeRefUpdates' rules), refusals audited.
 func (s *Server) gitRemote(sc *serverConn) *storeremote.Remote {
 	if sc.git == nil {
 		sc.git = storeremote.NewShared(s.o.Store)
+		sc.git.Actor = sc.peer.Name()
+		sc.git.Judge = func(ups []objstore.RefUpdate) []error {
+			verdicts := make([]error, len(ups))
+			for i := range ups {
+				u := &ups[i]
+				op, err := s.refOp(sc, u)
+				if err == nil {
+					if aerr := s.o.Authorizer.Authorize(sc.peer, op, u.Name); aerr != nil {
+						err = s.refused(sc, op, u.Name, aerr)
+					}
+				}
+				verdicts[i] = err
+			}
+			return verdicts
+		}
 	}
 	return sc.git
+}
+
+// gitReadable lists the refs the peer may read.
+func (s *Server) gitReadable(ctx context.Context, sc *serverConn, forPush bool) ([]helper.Ref, error) {
+	refs, err := s.gitRemote(sc).List(ctx, forPush)
+	if err != nil {
+		return nil, err
+	}
+	// A symbolic ref is judged by its target.
+	out := refs[:0]
+	for _, ref := range refs {
+		name := ref.Name
+		if ref.Symref != "" {
+			name = ref.Symref
+		}
+		if s.o.Authorizer.Authorize(sc.peer, RefRead, name) == nil {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
 }
 
 // runGit serves the git and audit operations; r is the connection, for the
@@ -60,21 +99,9 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		if err := s.authorize(sc, op, ""); err != nil {
 			return err
 		}
-		refs, err := s.gitRemote(sc).List(ctx, forPush)
+		out, err := s.gitReadable(ctx, sc, forPush)
 		if err != nil {
 			return err
-		}
-		// Refs the peer may not read are not listed (a symbolic ref by
-		// its target).
-		out := refs[:0]
-		for _, ref := range refs {
-			name := ref.Name
-			if ref.Symref != "" {
-				name = ref.Symref
-			}
-			if s.o.Authorizer.Authorize(sc.peer, "read", name) == nil {
-				out = append(out, ref)
-			}
 		}
 		e.u(uint64(len(out)))
 		for _, ref := range out {
@@ -92,8 +119,23 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		if err := s.authorize(sc, op, ""); err != nil {
 			return err
 		}
+		// Only what the peer may list is served: every want must be the
+		// value of a readable ref (git asks for nothing else).
+		refs, err := s.gitReadable(ctx, sc, false)
+		if err != nil {
+			return err
+		}
+		offered := map[gitobj.OID]bool{}
+		for _, ref := range refs {
+			offered[ref.OID], offered[ref.Peeled] = true, true
+		}
+		for _, want := range wants {
+			if !offered[want] {
+				return fmt.Errorf("%w: %s is not the value of a ref this peer may read", ErrDenied, want)
+			}
+		}
 		out := &frameStream{w: w}
-		err := s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
+		err = s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
 		if err == nil {
 			err = out.flush()
 		}
@@ -146,18 +188,6 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	return fmt.Errorf("%w: unknown operation %d", ErrProtocol, op)
 }
 
-// pushOp is the permission a ref update needs: the Authorizer is asked
-// about "write", "force" or "delete" on the ref.
-func pushOp(u helper.RefUpdate) string {
-	switch {
-	case u.New.IsZero():
-		return "delete"
-	case u.Force:
-		return "force"
-	}
-	return "write"
-}
-
 func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, d *dec) error {
 	n := d.n()
 	updates := make([]helper.RefUpdate, 0, n)
@@ -176,38 +206,13 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 	if err := s.authorize(sc, opGitPush, ""); err != nil {
 		return err
 	}
-	// Each update needs its own permission; refused ones are rejected
-	// with the reason, the others go on (with --atomic, none does).
-	results := make([]error, len(updates))
-	var allowed []helper.RefUpdate
-	var idx []int
-	for i, u := range updates {
-		if err := s.o.Authorizer.Authorize(sc.peer, pushOp(u), u.Name); err != nil {
-			results[i] = fmt.Errorf("%w: %w", ErrDenied, err)
-			continue
-		}
-		allowed = append(allowed, u)
-		idx = append(idx, i)
-	}
-	if len(allowed) < len(updates) && (opts.Atomic || len(allowed) == 0) {
-		for i := range results {
-			if results[i] == nil {
-				results[i] = helper.AtomicFailed
-			}
-		}
-		e.pushResults(results)
-		return nil
-	}
 	objs := &streamedObjects{ids: ids, r: r, w: w}
-	res, err := s.gitRemote(sc).Push(ctx, allowed, opts, objs)
+	results, err := s.gitRemote(sc).Push(ctx, updates, opts, objs)
 	if err != nil {
 		return err
 	}
-	if len(res) != len(allowed) {
-		return fmt.Errorf("server: push: %d results for %d updates", len(res), len(allowed))
-	}
-	for j, i := range idx {
-		results[i] = res[j]
+	if len(results) != len(updates) {
+		return fmt.Errorf("server: push: %d results for %d updates", len(results), len(updates))
 	}
 	e.pushResults(results)
 	return nil

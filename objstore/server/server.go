@@ -59,16 +59,31 @@ var opNames = [opMax]string{
 // protoVersion changes with any incompatible change of the protocol.
 const protoVersion = 2
 
-// Peer is who is at the other end of a connection, as the kernel says
-// (SO_PEERCRED). UID is -1 when the platform cannot tell.
+// Peer is who is at the other end of a connection: on the Unix socket as
+// the kernel says (SO_PEERCRED; UID is -1 when the platform cannot tell),
+// over TLS as its verified client certificate or token says (see tls.go).
 type Peer struct {
 	UID, GID, PID int
+	// Via is how the peer was identified: ViaUnix, ViaCert or ViaToken.
+	Via string
+	// User is the authenticated user of a TLS peer (the certificate's name
+	// or the token's user); "" on the Unix socket, where the Authorizer
+	// maps UID.
+	User string
+	// TokenID names the token a ViaToken peer presented (not its secret),
+	// so that the Authorizer can apply its scope, and see it revoked or
+	// expired, on every request.
+	TokenID string
 }
 
 // Authorizer decides whether peer may run op ("snapshot", "update-refs",
 // ... see the package documentation) on target (a ref name, a directory, or
-// ""). A non-nil error refuses the request; the client sees it wrapping
-// ErrDenied. Authorize is called concurrently.
+// ""). Besides the request names it is asked RefRead for each ref a
+// listing returns, RefWrite, RefForce or RefDelete for each ref a request
+// moves, and OpAdmin with the request's name. A non-nil error refuses the
+// request; the client sees it wrapping ErrDenied. Authorize decides only
+// (the server may ask without acting on the answer); refusals the server
+// acts on go to Options.Denied. Authorize is called concurrently.
 type Authorizer interface {
 	Authorize(peer Peer, op, target string) error
 }
@@ -89,6 +104,14 @@ type Options struct {
 	Build string
 	// Authorizer defaults to AllowAll.
 	Authorizer Authorizer
+	// Authenticator checks the tokens TLS clients present (nil: none are
+	// taken; certificates still work).
+	Authenticator Authenticator
+	// Admin answers administrative requests (nil: none).
+	Admin Admin
+	// Denied, if set, hears of every request refused by the Authorizer
+	// (to audit it); it runs before the refusal is answered.
+	Denied func(peer Peer, op, target string, err error)
 	// IdleTimeout shuts the server down after this long without a
 	// connection (0: never).
 	IdleTimeout time.Duration
@@ -115,7 +138,7 @@ type Server struct {
 	janitor chan struct{}
 
 	mu       sync.Mutex
-	ln       net.Listener
+	lns      []net.Listener
 	conns    map[*serverConn]struct{}
 	idle     *time.Timer
 	stopping bool
@@ -129,6 +152,7 @@ type Server struct {
 type serverConn struct {
 	c    net.Conn
 	peer Peer
+	tls  bool                // a TLS connection: authenticated in its hello
 	busy bool                // guarded by Server.mu
 	git  *storeremote.Remote // this connection's git session (git.go)
 }
@@ -169,18 +193,21 @@ func (s *Server) stop(reason string) {
 	}
 }
 
-// Serve accepts connections until Shutdown and returns nil then.
+// Serve accepts connections until Shutdown and returns nil then. It may
+// run on several listeners at once (the Unix socket and a TLS listener).
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.ln != nil {
+	if s.stopping {
 		s.mu.Unlock()
-		return errors.New("server: already serving")
+		ln.Close()
+		return nil
 	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
+	first := len(s.lns) == 1
 	s.armIdle()
 	janitor := s.janitor
 	s.mu.Unlock()
-	if s.watch != nil && janitor != nil {
+	if first && s.watch != nil && janitor != nil {
 		go s.watch.janitor(janitor)
 	}
 	for {
@@ -245,8 +272,8 @@ func (s *Server) Shutdown() {
 	if s.idle != nil {
 		s.idle.Stop()
 	}
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for sc := range s.conns {
 		if !sc.busy {
@@ -281,12 +308,18 @@ func (s *Server) serveConn(sc *serverConn) {
 	w := bufio.NewWriterSize(sc.c, 64<<10)
 	var buf []byte
 	var e enc
-	kind, p, err := readFrame(r, buf)
+	if !s.secure(sc) {
+		return
+	}
+	kind, p, err := s.readHello(sc, r)
 	if err != nil || kind != frameHello {
 		return
 	}
-	if !s.hello(w, &e, p) {
+	if !s.hello(sc, w, &e, p) {
 		return
+	}
+	if sc.tls {
+		sc.c.SetDeadline(time.Time{})
 	}
 	for {
 		kind, p, err := readFrame(r, buf)
@@ -316,11 +349,16 @@ func (s *Server) serveConn(sc *serverConn) {
 	}
 }
 
-// hello checks the client's protocol version and build and answers with
-// the server's build and pid.
-func (s *Server) hello(w *bufio.Writer, e *enc, p []byte) bool {
+// hello checks the client's protocol version and build, authenticates a
+// TLS client (the hello may end with a token) and answers with the
+// server's build and pid.
+func (s *Server) hello(sc *serverConn, w *bufio.Writer, e *enc, p []byte) bool {
 	d := dec{b: p}
 	proto, build := d.u(), d.str()
+	var token string
+	if len(d.b) > 0 {
+		token = d.str()
+	}
 	if err := d.done(); err != nil {
 		return false
 	}
@@ -329,7 +367,18 @@ func (s *Server) hello(w *bufio.Writer, e *enc, p []byte) bool {
 		encodeError(e, fmt.Errorf("%w: server %q (protocol %d), client %q (protocol %d)", ErrVersion, s.o.Build, protoVersion, build, proto))
 		writeFrame(w, frameError, e.b)
 		w.Flush()
-		s.stop("replaced by another build")
+		// Only a client of the server's own user replaces it: not a
+		// remote one, not another local user of a shared socket.
+		if !sc.tls && sc.peer.UID == os.Geteuid() {
+			s.stop("replaced by another build")
+		}
+		return false
+	}
+	if err := s.authenticate(sc, token); err != nil {
+		s.o.Logf("refused %s: %v", sc.c.RemoteAddr(), err)
+		encodeError(e, err)
+		writeFrame(w, frameError, e.b)
+		w.Flush()
 		return false
 	}
 	e.str(s.o.Build)
@@ -371,7 +420,7 @@ var errBroken = errors.New("server: connection broken")
 
 func (s *Server) authorize(sc *serverConn, op byte, target string) error {
 	if err := s.o.Authorizer.Authorize(sc.peer, opNames[op], target); err != nil {
-		return fmt.Errorf("%w: %s %q: %w", ErrDenied, opNames[op], target, err)
+		return s.refused(sc, opNames[op], target, err)
 	}
 	return nil
 }
@@ -379,6 +428,9 @@ func (s *Server) authorize(sc *serverConn, op byte, target string) error {
 // run decodes the request of op from d, authorizes and runs it, and
 // encodes its result into e.
 func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) error {
+	if op == opAdmin {
+		return s.admin(sc, e, d)
+	}
 	if op == 0 || op >= opMax {
 		return fmt.Errorf("%w: unknown operation %d", ErrProtocol, op)
 	}
@@ -561,7 +613,7 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		if err != nil {
 			return err
 		}
-		e.refs(rs)
+		e.refs(s.readable(sc, rs))
 		return nil
 	case opUpdateRefs:
 		durable := d.flag()
@@ -573,12 +625,10 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		if err := d.done(); err != nil {
 			return err
 		}
-		for _, u := range ups {
-			if err := s.authorize(sc, op, u.Name); err != nil {
-				return err
-			}
+		if err := s.authorizeRefUpdates(sc, op, ups); err != nil {
+			return err
 		}
-		return l.UpdateRefs(durable, ups...)
+		return s.updateRefs(sc, durable, ups)
 	case opSetSymbolicRef:
 		name, target := d.str(), d.str()
 		if err := d.done(); err != nil {

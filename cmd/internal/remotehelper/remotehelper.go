@@ -39,6 +39,17 @@ type Options struct {
 func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer, o Options) int {
 	var closer io.Closer
 	open := func(url string) (helper.Remote, error) {
+		if strings.HasPrefix(url, "tls://") {
+			srv, err := connectTLS(url, gitDir)
+			if err != nil {
+				return nil, err
+			}
+			closer = srv.c
+			if o.Wrap != nil {
+				return o.Wrap(srv), nil
+			}
+			return srv, nil
+		}
 		dir, err := StorePath(url)
 		if err != nil {
 			return nil, err

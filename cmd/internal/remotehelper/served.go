@@ -50,6 +50,31 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 	return &served{GitRemote: g, c: c}, nil
 }
 
+// connectTLS reaches a store served on another host: helios::tls://HOST:PORT
+// (helios serve --listen). The server's certificate is checked against
+// $HELIOS_CA_FILE (else the system's roots); the helper presents
+// $HELIOS_CLIENT_CERT and $HELIOS_CLIENT_KEY, or the bearer token in
+// $HELIOS_TOKEN. Objects it serves are re-hashed here (it is not this
+// machine's store), and its audit log is checked against the checkpoint
+// this repository keeps for that URL, the verifier key pinned on first
+// contact.
+func connectTLS(url, gitDir string) (*served, error) {
+	addr, err := server.ParseTLSURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c, err := server.DialTLS(addr, server.TLSClientOptionsFromEnv())
+	if err != nil {
+		return nil, err
+	}
+	g := c.Git(false)
+	if err := checkServedAuditLog(g, url, gitDir); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &served{GitRemote: g, c: c}, nil
+}
+
 // serveCommand is how the helper starts a server for a store: helios
 // serve; nil when there is no helios executable (the helper then opens the
 // store itself).
@@ -96,10 +121,12 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
 		}
 		return nil
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile)); err == nil {
-		vkey = string(b)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("audit log: %w", err)
+	if !strings.HasPrefix(dir, "tls://") {
+		if b, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile)); err == nil {
+			vkey = string(b)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("audit log: %w", err)
+		}
 	}
 	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
 		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)

@@ -38,7 +38,7 @@ func Open(dir, gitDir string, stderr io.Writer) (helper.Remote, io.Closer, error
 		}
 		return s, nil
 	})
-	return &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor()}, remote, nil
+	return &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor(), store: remote.Store, gitDir: gitDir}, remote, nil
 }
 
 // OpenStore opens the store directory (cmd/internal/storedir: keyring,

@@ -10,6 +10,7 @@ import (
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/objstore"
 )
 
 // policyRemote applies the store's policy (package audit: ordered rules,
@@ -24,6 +25,12 @@ type policyRemote struct {
 	dir, user string
 	policy    *audit.Policy // nil: no policy
 	loaded    bool
+	// store, if set, returns the store the helper holds open (nil if none):
+	// refusals are recorded through it when it is open for writing.
+	store func() *objstore.Store
+	// gitDir is the local repository, where a forced update is checked
+	// for being a fast-forward after all ("" : never).
+	gitDir string
 }
 
 func (p *policyRemote) load() error {
@@ -71,8 +78,10 @@ func (p *policyRemote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sin
 	return p.Remote.Fetch(ctx, wants, haves, sink)
 }
 
-// Push refuses, per ref, the updates the policy does not allow; the rest
-// go on to the store (with --atomic, one refusal fails the batch).
+// Push refuses, per ref, the updates the policy does not allow, and
+// records each refusal in the store's audit log (not for --dry-run); the
+// rest go on to the store (with --atomic, one refusal fails the batch). A
+// refusal that cannot be recorded fails the whole push.
 func (p *policyRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
 	if err := p.load(); err != nil {
 		return nil, err
@@ -83,20 +92,29 @@ func (p *policyRemote) Push(ctx context.Context, updates []helper.RefUpdate, opt
 	results := make([]error, len(updates))
 	var allowed []helper.RefUpdate
 	var idx []int
+	var denied []denial
 	for i, u := range updates {
 		op := audit.OpWrite
 		switch {
 		case u.New.IsZero():
 			op = audit.OpDelete
-		case u.Force:
+		case u.Force && !u.Old.IsZero() && !fastForward(ctx, p.gitDir, u.Old, u.New):
+			// git marks every update of push --force; only one that is
+			// not a fast-forward needs force permission.
 			op = audit.OpForce
 		}
 		if err := p.policy.Authorize(p.user, u.Name, op); err != nil {
 			results[i] = err
+			denied = append(denied, denial{ref: u.Name, op: op, err: err})
 			continue
 		}
 		allowed = append(allowed, u)
 		idx = append(idx, i)
+	}
+	if !opts.DryRun {
+		if err := p.recordDenials(denied); err != nil {
+			return nil, err
+		}
 	}
 	if len(allowed) < len(updates) && opts.Atomic {
 		for i := range results {
