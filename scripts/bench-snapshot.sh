@@ -18,7 +18,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap '"$H" serve --store "$WORK/store" --stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 H=$WORK/helios
-(cd "$ROOT" && go build -o "$H" ./cmd/helios)
+# As make build installs them: helios is the thin build (no cgo), which
+# runs snapshot through the server and execs helios-store, the full build,
+# for the rest (serve, --no-server).
+(cd "$ROOT" && go build -o "$WORK/helios-store" ./cmd/helios && CGO_ENABLED=0 go build -tags thin -o "$H" ./cmd/helios)
 export HELIOS_NO_SERVER=0
 
 for i in $(seq 0 999); do
@@ -75,3 +78,35 @@ dblocks=$( { /usr/bin/time -f '%O' "$H" snapshot --store "$WORK/store" --dir "$W
 echo "direct (--no-server):"
 echo "  wall ms incl. process start: p50 $(pct direct 50)  p95 $(pct direct 95)  p99 $(pct direct 99)"
 echo "  client block writes per snapshot (one sample): $((dblocks * 512)) bytes"
+
+# Baselines, measured in the same run: `git commit -a` of the same one-line
+# edits in a git copy of the tree, and the floor that starting any Go
+# program pays on this machine (a cgo-free hello world).
+cp -r "$WORK/wt" "$WORK/gwt"
+git -C "$WORK/gwt" init -q
+git -C "$WORK/gwt" add -A
+git -C "$WORK/gwt" -c user.name=b -c user.email=b@example.com commit -qm base
+: >"$WORK/times.git"
+gwal0=$(du -sb "$WORK/gwt/.git" | cut -f1)
+for i in $(seq 1 "$N"); do
+  echo "// edit $i" >>"$WORK/gwt/dir$((i % 20))/sub$((i % 3))/f$((i % 1000)).go"
+  t0=$EPOCHREALTIME
+  git -C "$WORK/gwt" -c user.name=b -c user.email=b@example.com commit -qam "edit $i"
+  t1=$EPOCHREALTIME
+  echo $(( (${t1/./} - ${t0/./}) )) >>"$WORK/times.git"
+done
+gwal1=$(du -sb "$WORK/gwt/.git" | cut -f1)
+echo "git commit -a (same edits, same tree):"
+echo "  wall ms: p50 $(pct git 50)  p95 $(pct git 95)   .git growth per commit: $(( (gwal1 - gwal0) / N )) bytes"
+mkdir -p "$WORK/hello"
+printf 'package main\n\nfunc main() {}\n' >"$WORK/hello/main.go"
+printf 'module hello\n\ngo 1.22\n' >"$WORK/hello/go.mod"
+(cd "$WORK/hello" && CGO_ENABLED=0 go build -o "$WORK/hello/hello" .)
+: >"$WORK/times.hello"
+for i in $(seq 1 "$N"); do
+  t0=$EPOCHREALTIME
+  "$WORK/hello/hello"
+  t1=$EPOCHREALTIME
+  echo $(( (${t1/./} - ${t0/./}) )) >>"$WORK/times.hello"
+done
+echo "floor: an empty cgo-free Go program: wall ms p50 $(pct hello 50)  p95 $(pct hello 95)"
