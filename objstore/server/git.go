@@ -66,6 +66,15 @@ func (s *Server) gitRemote(sc *serverConn) *storeremote.Remote {
 	return sc.git
 }
 
+// offeredBy is the set of values refs list (git ids and peeled tags).
+func offeredBy(refs []helper.Ref) map[gitobj.OID]bool {
+	offered := make(map[gitobj.OID]bool, 2*len(refs))
+	for _, ref := range refs {
+		offered[ref.OID], offered[ref.Peeled] = true, true
+	}
+	return offered
+}
+
 // gitReadable lists the refs the peer may read.
 func (s *Server) gitReadable(ctx context.Context, sc *serverConn, forPush bool) ([]helper.Ref, error) {
 	refs, err := s.gitRemote(sc).List(ctx, forPush)
@@ -103,6 +112,9 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		if err != nil {
 			return err
 		}
+		if !forPush {
+			sc.offered = offeredBy(out)
+		}
 		e.u(uint64(len(out)))
 		for _, ref := range out {
 			e.str(ref.Name)
@@ -121,13 +133,13 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		}
 		// Only what the peer may list is served: every want must be the
 		// value of a readable ref (git asks for nothing else).
-		refs, err := s.gitReadable(ctx, sc, false)
-		if err != nil {
-			return err
-		}
-		offered := map[gitobj.OID]bool{}
-		for _, ref := range refs {
-			offered[ref.OID], offered[ref.Peeled] = true, true
+		offered := sc.offered
+		if offered == nil {
+			refs, err := s.gitReadable(ctx, sc, false)
+			if err != nil {
+				return err
+			}
+			offered = offeredBy(refs)
 		}
 		for _, want := range wants {
 			if !offered[want] {
@@ -135,7 +147,7 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 			}
 		}
 		out := &frameStream{w: w}
-		err = s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
+		err := s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
 		if err == nil {
 			err = out.flush()
 		}

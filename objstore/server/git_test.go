@@ -254,3 +254,50 @@ func TestGitPushPolicy(t *testing.T) {
 		t.Fatalf("list after push: %v %v", refs, err)
 	}
 }
+
+type hideSecret struct{}
+
+func (hideSecret) Authorize(p Peer, op, target string) error {
+	if op == RefRead && strings.HasPrefix(target, "refs/heads/secret") {
+		return errors.New("secret")
+	}
+	return nil
+}
+
+// TestGitFetchOnlyReadable: refs the peer may not read are not listed, and
+// a fetch that asks for their values anyway is refused.
+func TestGitFetchOnlyReadable(t *testing.T) {
+	f := newFixture(t, Options{Authorizer: hideSecret{}})
+	ctx := context.Background()
+	var objs memObjects
+	pub := objs.history(t, "public\n", "public", gitobj.OID{})
+	sec := objs.history(t, "secret\n", "secret", gitobj.OID{})
+	zero := gitobj.SHA1.ZeroOID()
+	res, err := f.client(t).Git(true).Push(ctx, []helper.RefUpdate{
+		{Name: "refs/heads/main", Old: zero, New: pub}, {Name: "refs/heads/secret", Old: zero, New: sec},
+	}, helper.PushOptions{}, &objs)
+	if err != nil || res[0] != nil || res[1] != nil {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	for _, listFirst := range []bool{true, false} {
+		g := f.client(t).Git(true)
+		if listFirst {
+			refs, err := g.List(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range refs {
+				if r.Name == "refs/heads/secret" {
+					t.Errorf("a hidden ref was listed")
+				}
+			}
+		}
+		var got collect
+		if err := g.Fetch(ctx, []gitobj.OID{sec}, nil, &got); !errors.Is(err, ErrDenied) || len(got) != 0 {
+			t.Errorf("fetch of a hidden ref's value (listed first: %v): %v, %d objects", listFirst, err, len(got))
+		}
+		if err := g.Fetch(ctx, []gitobj.OID{pub}, nil, &got); err != nil || len(got) != 3 {
+			t.Errorf("fetch of a readable ref's value: %v, %d objects", err, len(got))
+		}
+	}
+}

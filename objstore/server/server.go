@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
 )
@@ -155,6 +156,9 @@ type serverConn struct {
 	tls  bool                // a TLS connection: authenticated in its hello
 	busy bool                // guarded by Server.mu
 	git  *storeremote.Remote // this connection's git session (git.go)
+	// offered holds the values of the refs the last git-list gave this
+	// peer: what a fetch may ask for.
+	offered map[gitobj.OID]bool
 }
 
 // New makes a server; Serve starts it.
