@@ -114,12 +114,25 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 		return tr, err
 	}
 	defer os.RemoveAll(tmp)
-	s, err := ab.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		return tr, fmt.Errorf("mcts: ab: %w", err)
+	var s Backend
+	switch c.Search.Backend {
+	case "", "helios":
+		st, err := ab.Open(filepath.Join(tmp, "store"))
+		if err != nil {
+			return tr, fmt.Errorf("mcts: ab: %w", err)
+		}
+		s = Objstore{Store: st}
+	case "git":
+		g, err := InitGit(filepath.Join(tmp, "repo.git"))
+		if err != nil {
+			return tr, fmt.Errorf("mcts: ab: %w", err)
+		}
+		s = g
+	default:
+		return tr, fmt.Errorf("mcts: ab: unknown backend %q", c.Search.Backend)
 	}
 	defer s.Close()
-	base, err := ImportDir(s, filepath.Join(t.Dir, "repo"), "task "+t.Name)
+	base, err := s.ImportDir(filepath.Join(t.Dir, "repo"), "task "+t.Name)
 	if err != nil {
 		return tr, err
 	}
@@ -135,7 +148,7 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 	cfg.Run = fmt.Sprintf("ab-%s-s%d", arm, seed)
 	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp}
 	cfg.Files = t.Files
-	search, err := NewSearch(Objstore{Store: s}, cfg)
+	search, err := NewSearch(s, cfg)
 	if err != nil {
 		return tr, err
 	}

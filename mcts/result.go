@@ -13,31 +13,34 @@ import (
 // Report is what a search found and how its time went. It is the JSON
 // that `helios mcts run --json` prints.
 type Report struct {
-	Run           string      `json:"run"`
-	Seed          uint64      `json:"seed"`
-	Workers       int         `json:"workers"`
-	Proposer      string      `json:"proposer"`
-	Base          objstore.ID `json:"base"`
-	BaseScore     float64     `json:"base_score"`
-	BestRef       string      `json:"best_ref"`
-	BestState     objstore.ID `json:"best_state"`
-	BestScore     float64     `json:"best_score"`
-	Solved        bool        `json:"solved"`
-	BestEdits     []string    `json:"best_edits"`
-	Top           []TopState  `json:"top"`
-	Iterations    int         `json:"iterations"`
-	Evaluations   int         `json:"evaluations"`
-	CacheHits     int         `json:"cache_hits"`
-	Nodes         int         `json:"nodes"`
-	Merged        int         `json:"merged"`
-	BadEdits      int         `json:"bad_edits"`
-	Stop          string      `json:"stop"`
-	ElapsedS      float64     `json:"elapsed_s"`
-	FirstSolvedS  float64     `json:"first_solution_s,omitempty"`
-	ItersPerS     float64     `json:"iterations_per_s"`
-	TestTimeoutS  float64     `json:"test_timeout_s"`
-	Time          TimeReport  `json:"time"`
-	OverheadMSPer float64     `json:"overhead_ms_per_iteration"`
+	Run       string      `json:"run"`
+	Seed      uint64      `json:"seed"`
+	Workers   int         `json:"workers"`
+	Proposer  string      `json:"proposer"`
+	Backend   string      `json:"backend"`
+	Base      objstore.ID `json:"base"`
+	BaseScore float64     `json:"base_score"`
+	BestRef   string      `json:"best_ref"`
+	BestState objstore.ID `json:"best_state"`
+	// BestCommit is the best state as git names it (--backend git).
+	BestCommit    string     `json:"best_commit,omitempty"`
+	BestScore     float64    `json:"best_score"`
+	Solved        bool       `json:"solved"`
+	BestEdits     []string   `json:"best_edits"`
+	Top           []TopState `json:"top"`
+	Iterations    int        `json:"iterations"`
+	Evaluations   int        `json:"evaluations"`
+	CacheHits     int        `json:"cache_hits"`
+	Nodes         int        `json:"nodes"`
+	Merged        int        `json:"merged"`
+	BadEdits      int        `json:"bad_edits"`
+	Stop          string     `json:"stop"`
+	ElapsedS      float64    `json:"elapsed_s"`
+	FirstSolvedS  float64    `json:"first_solution_s,omitempty"`
+	ItersPerS     float64    `json:"iterations_per_s"`
+	TestTimeoutS  float64    `json:"test_timeout_s"`
+	Time          TimeReport `json:"time"`
+	OverheadMSPer float64    `json:"overhead_ms_per_iteration"`
 	// Trees lists the node trees in creation order (the search tree's
 	// shape, for determinism checks).
 	Trees []objstore.ID `json:"-"`
@@ -100,7 +103,7 @@ func (s *Search) finish() (*Report, error) {
 		cands = cands[:s.cfg.Top]
 	}
 	r := &Report{
-		Run: s.cfg.Run, Seed: s.cfg.Seed, Workers: s.cfg.Workers, Proposer: s.cfg.ProposerName,
+		Run: s.cfg.Run, Seed: s.cfg.Seed, Workers: s.cfg.Workers, Proposer: s.cfg.ProposerName, Backend: s.cfg.Backend,
 		Base: s.cfg.Base, BaseScore: s.root.Reward, BestRef: resultRef(s.cfg.Run, "best"),
 		BestScore: s.best.Reward, Solved: s.best.Result.Solved, BestEdits: editLines(s.best),
 		Iterations: s.iterations, Evaluations: s.evaluations + 1, CacheHits: s.ev.CacheHits(),
@@ -148,6 +151,9 @@ func (s *Search) finish() (*Report, error) {
 		return nil, err
 	}
 	r.BestState = bestID
+	if _, ok := s.st.(StateNamer); ok {
+		r.BestCommit = stateName(s.st, bestID)
+	}
 	if err := add(r.BestRef, bestID); err != nil {
 		return nil, err
 	}

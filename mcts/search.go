@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -25,7 +26,10 @@ type Config struct {
 	Proposer propose.Proposer
 	// ProposerName is recorded in messages and reports.
 	ProposerName string
-	Test         eval.Config
+	// Backend names the state store for reports and A/B runs: "helios"
+	// (default) or "git" (see Git).
+	Backend string
+	Test    eval.Config
 	// Files are globs of the files to edit (default: every text file that
 	// does not look like a test).
 	Files []string
@@ -111,6 +115,13 @@ func NewSearch(st Store, cfg Config) (*Search, error) {
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second
+	}
+	switch cfg.Backend {
+	case "":
+		cfg.Backend = "helios"
+	case "helios", "git":
+	default:
+		return nil, fmt.Errorf("mcts: unknown backend %q (helios, git)", cfg.Backend)
 	}
 	if cfg.Run == "" {
 		cfg.Run = fmt.Sprintf("%s-s%d", cfg.Now().UTC().Format("20060102T150405"), cfg.Seed)
@@ -506,8 +517,10 @@ func (s *Search) reader(state objstore.ID) func(string) ([]byte, error) {
 }
 
 // request describes leaf to the proposer. Its Rand is seeded from the
-// search seed, the node's tree and the round: the same seed gives the
-// same requests whatever the number of workers.
+// search seed, the edits from the base to the node and the round: the
+// same seed gives the same requests whatever the number of workers, and
+// whatever the backend (a tree's ID differs between Helios and git; the
+// edits that made it do not).
 func (s *Search) request(leaf *Node, read func(string) ([]byte, error)) *propose.Request {
 	s.mu.Lock()
 	res := leaf.Result
@@ -516,14 +529,15 @@ func (s *Search) request(leaf *Node, read func(string) ([]byte, error)) *propose
 		hist = append([]propose.Step{{Edits: n.Edits, Score: n.Reward}}, hist...)
 	}
 	s.mu.Unlock()
-	var seed uint64
-	for i := 0; i < 8; i++ {
-		seed = seed<<8 | uint64(leaf.Tree[i])
+	h := fnv.New64a()
+	for _, st := range hist {
+		io.WriteString(h, propose.Candidate{Edits: st.Edits}.Key())
+		h.Write([]byte{0})
 	}
 	return &propose.Request{
-		Node: leaf.State.String(), Round: leaf.round, Paths: s.paths, All: s.all, Read: read,
+		Node: stateName(s.st, leaf.State), Round: leaf.round, Paths: s.paths, All: s.all, Read: read,
 		Output: res.Output, Failing: res.Failing, Score: res.Reward, History: hist,
-		Rand: rand.New(rand.NewPCG(s.cfg.Seed, seed+uint64(leaf.round))),
+		Rand: rand.New(rand.NewPCG(s.cfg.Seed, h.Sum64()+uint64(leaf.round))),
 	}
 }
 

@@ -53,6 +53,30 @@ type Store interface {
 	eval.Switcher
 }
 
+// Backend is a Store a search can be given whole: the Helios store
+// (Objstore) or the git baseline (Git), chosen with --backend. ImportDir
+// makes a parentless state of a directory's files (an A/B task); Close
+// frees what the backend holds.
+type Backend interface {
+	Store
+	ImportDir(dir, message string) (objstore.ID, error)
+	Close() error
+}
+
+// StateNamer is an optional ability of a Store whose states are not
+// named by objstore.ID's text form (Git: 40 hex digits).
+type StateNamer interface {
+	StateName(objstore.ID) string
+}
+
+// stateName prints id as st names it.
+func stateName(st any, id objstore.ID) string {
+	if n, ok := st.(StateNamer); ok {
+		return n.StateName(id)
+	}
+	return id.String()
+}
+
 // Objstore adapts *objstore.Store to Store: every method but MakeState is
 // the store's own; MakeState is a Draft on the parent, Put for each file,
 // Commit without a ref (the search's states are reachable from its result
@@ -63,7 +87,12 @@ type Objstore struct {
 	Author objstore.Signature
 }
 
-var _ Store = Objstore{}
+var _ Backend = Objstore{}
+
+// ImportDir implements Backend (the package's ImportDir).
+func (o Objstore) ImportDir(dir, message string) (objstore.ID, error) {
+	return ImportDir(o.Store, dir, message)
+}
 
 // MakeState implements StateMaker.
 func (o Objstore) MakeState(parent objstore.ID, files map[string][]byte, message string) (objstore.ID, objstore.ID, error) {
