@@ -24,12 +24,19 @@ type ABConfig struct {
 
 // AB runs two configurations on every task of a suite with the same seeds
 // (seeds 1..Seeds), paired: each task and seed is one pair. Each trial gets
-// a fresh store from Open in a temporary directory.
+// a fresh store in a temporary directory: from Open for the Helios
+// backend, a new bare repository for --backend git. Each arm has its own
+// cache directory for the run (XDG_CACHE_HOME and GOCACHE of the test
+// commands), so the second arm does not run on the first one's builds; the
+// first Go task of each arm pays for building the standard library's test
+// dependencies.
 type AB struct {
 	A, B  ABConfig
 	Seeds int
 	Open  func(dir string) (*objstore.Store, error)
 	Log   io.Writer
+
+	cacheEnv map[string][]string
 }
 
 // Trial is one search of one arm on one task and seed.
@@ -78,6 +85,19 @@ type ABReport struct {
 // Run runs every pair and summarizes.
 func (ab *AB) Run(ctx context.Context, tasks []Task) (*ABReport, error) {
 	rep := &ABReport{Tasks: len(tasks), Seeds: ab.Seeds}
+	// Each arm keeps its own build caches for the run, so that neither
+	// tests what the other compiled (go test would otherwise find B's
+	// mutants already built by A).
+	caches, err := os.MkdirTemp("", "helios-ab-cache-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(caches)
+	ab.cacheEnv = map[string][]string{}
+	for _, arm := range []string{"a", "b"} {
+		d := filepath.Join(caches, arm)
+		ab.cacheEnv[arm] = []string{"XDG_CACHE_HOME=" + d, "GOCACHE=" + filepath.Join(d, "go-build")}
+	}
 	var as, bs []Trial
 	for _, t := range tasks {
 		for seed := uint64(1); seed <= uint64(ab.Seeds); seed++ {
@@ -146,7 +166,7 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 	cfg := c.Search
 	cfg.Base, cfg.Seed, cfg.Proposer, cfg.ProposerName = base, seed, p, c.Proposer
 	cfg.Run = fmt.Sprintf("ab-%s-s%d", arm, seed)
-	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp}
+	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp, Env: ab.cacheEnv[arm]}
 	cfg.Files = t.Files
 	search, err := NewSearch(s, cfg)
 	if err != nil {
@@ -168,7 +188,7 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 			if err != nil {
 				return tr, err
 			}
-			ev, err := eval.New(s, eval.Config{Command: t.Heldout, Dir: tmp})
+			ev, err := eval.New(s, eval.Config{Command: t.Heldout, Dir: tmp, Env: ab.cacheEnv[arm]})
 			if err != nil {
 				return tr, err
 			}

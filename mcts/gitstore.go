@@ -71,8 +71,8 @@ type Git struct {
 }
 
 var (
-	_ Store   = (*Git)(nil)
-	_ Backend = (*Git)(nil)
+	_ Backend   = (*Git)(nil)
+	_ TreeFirst = (*Git)(nil)
 )
 
 const gitCacheMax = 64 << 20
@@ -494,19 +494,50 @@ func (g *Git) MakeState(parent objstore.ID, files map[string][]byte, message str
 
 // makeState is MakeState with the modes of new files (default ModeFile).
 func (g *Git) makeState(parent objstore.ID, files map[string][]byte, modes map[string]objstore.Mode, message string) (objstore.ID, objstore.ID, error) {
+	ps, err := g.prepare(parent, files, modes)
+	if err != nil {
+		return objstore.ZeroID, objstore.ZeroID, err
+	}
+	id, err := ps.Commit(message)
+	return id, ps.root, err
+}
+
+// PrepareState implements TreeFirst: the blobs and trees are written (git
+// has no other way to name a tree), the commit only by Commit.
+func (g *Git) PrepareState(parent objstore.ID, files map[string][]byte) (PendingState, error) {
+	return g.prepare(parent, files, nil)
+}
+
+func (g *Git) prepare(parent objstore.ID, files map[string][]byte, modes map[string]objstore.Mode) (*gitChild, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var root objstore.ID
 	if !parent.IsZero() {
 		var err error
 		if root, err = g.root(parent); err != nil {
-			return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+			return nil, fmt.Errorf("mcts: make state: %w", err)
 		}
 	}
 	tree, err := g.rebuild(root, "", files, modes)
 	if err != nil {
-		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+		return nil, fmt.Errorf("mcts: make state: %w", err)
 	}
+	return &gitChild{g: g, parent: parent, root: tree}, nil
+}
+
+// gitChild is a PendingState: its tree is written, its commit is not.
+type gitChild struct {
+	g            *Git
+	parent, root objstore.ID
+}
+
+func (c *gitChild) Root() objstore.ID { return c.root }
+
+// Abort leaves the tree's objects to git gc, like any unreachable object.
+func (c *gitChild) Abort() {}
+
+func (c *gitChild) Commit(message string) (objstore.ID, error) {
+	g := c.g
 	author := g.Author
 	if author.Name == "" {
 		author.Name = "helios mcts"
@@ -518,22 +549,24 @@ func (g *Git) makeState(parent objstore.ID, files map[string][]byte, modes map[s
 		}
 		author.When = now()
 	}
-	var c bytes.Buffer
-	fmt.Fprintf(&c, "tree %s\n", gitHex(tree))
-	if !parent.IsZero() {
-		fmt.Fprintf(&c, "parent %s\n", gitHex(parent))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "tree %s\n", gitHex(c.root))
+	if !c.parent.IsZero() {
+		fmt.Fprintf(&b, "parent %s\n", gitHex(c.parent))
 	}
 	sig := fmt.Sprintf("%s <%s> %d %s", author.Name, author.Email, author.When.Unix(), author.When.Format("-0700"))
-	fmt.Fprintf(&c, "author %s\ncommitter %s\n\n%s", sig, sig, message)
+	fmt.Fprintf(&b, "author %s\ncommitter %s\n\n%s", sig, sig, message)
 	if !strings.HasSuffix(message, "\n") {
-		c.WriteByte('\n')
+		b.WriteByte('\n')
 	}
-	id, err := g.hashObject(g.commits, c.Bytes())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	id, err := g.hashObject(g.commits, b.Bytes())
 	if err != nil {
-		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+		return objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
 	}
-	g.roots[id] = tree
-	return id, tree, nil
+	g.roots[id] = c.root
+	return id, nil
 }
 
 // rebuild writes the tree at prefix (base, or an empty tree when base is

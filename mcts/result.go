@@ -59,6 +59,7 @@ type TimeReport struct {
 	ProposeS float64 `json:"propose_s"`
 	SwitchS  float64 `json:"switch_s"`
 	TestS    float64 `json:"test_s"`
+	ScoreS   float64 `json:"score_s"`
 	StoreS   float64 `json:"store_s"`
 	SearchS  float64 `json:"search_s"`
 }
@@ -173,10 +174,10 @@ func (s *Search) finish() (*Report, error) {
 	}
 	s.timing.Store += time.Since(t0)
 	t := s.timing
-	r.Time = TimeReport{ProposeS: t.Propose.Seconds(), SwitchS: t.Switch.Seconds(), TestS: t.Test.Seconds(),
+	r.Time = TimeReport{ProposeS: t.Propose.Seconds(), SwitchS: t.Switch.Seconds(), TestS: t.Test.Seconds(), ScoreS: t.Score.Seconds(),
 		StoreS: t.Store.Seconds(), SearchS: t.Search.Seconds()}
 	if s.iterations > 0 {
-		r.OverheadMSPer = float64((t.Propose + t.Switch + t.Store + t.Search).Microseconds()) / 1000 / float64(s.iterations)
+		r.OverheadMSPer = float64((t.Propose + t.Switch + t.Score + t.Store + t.Search).Microseconds()) / 1000 / float64(s.iterations)
 	}
 	if elapsed > 0 {
 		r.ItersPerS = float64(s.iterations) / elapsed.Seconds()

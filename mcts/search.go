@@ -60,6 +60,7 @@ type Timing struct {
 	Propose time.Duration // proposer calls and applying edits
 	Switch  time.Duration // moving scratch checkouts
 	Test    time.Duration // running the test command
+	Score   time.Duration // reading test output into a reward
 	Store   time.Duration // making states, writing result refs
 	Search  time.Duration // selection and backpropagation under the lock
 }
@@ -167,7 +168,7 @@ func (s *Search) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.addTiming(Timing{Switch: res.Switch, Test: res.Test})
+	s.addTiming(Timing{Switch: res.Switch, Test: res.Test, Score: res.Score})
 	s.root.Result, s.root.Reward, s.root.Value, s.root.Visits, s.root.Evaluated = res, res.Reward, res.Reward, 1, true
 	s.best = s.root
 	if res.Solved {
@@ -217,6 +218,7 @@ func (s *Search) addTiming(t Timing) {
 	s.timing.Propose += t.Propose
 	s.timing.Switch += t.Switch
 	s.timing.Test += t.Test
+	s.timing.Score += t.Score
 	s.timing.Store += t.Store
 	s.timing.Search += t.Search
 	s.mu.Unlock()
@@ -371,6 +373,7 @@ func (s *Search) backprop(path []*Node, leaf, child *Node, res *eval.Result) {
 	defer func() { s.timing.Search += time.Since(t0) }()
 	s.timing.Switch += res.Switch
 	s.timing.Test += res.Test
+	s.timing.Score += res.Score
 	child.Result, child.Reward, child.Value, child.Visits, child.Evaluated = res, res.Reward, res.Reward, 1, true
 	leaf.pending--
 	leaf.Children = append(leaf.Children, child)
@@ -431,7 +434,7 @@ func (s *Search) expand(ctx context.Context, leaf *Node, path []*Node) (*Node, e
 			s.mu.Unlock()
 			continue
 		}
-		state, tree, err := s.st.MakeState(leaf.State, files, s.stateMessage(cand.Edits))
+		state, tree, err := s.makeChild(leaf, files, cand.Edits)
 		s.addTiming(Timing{Store: time.Since(t1)})
 		if err != nil {
 			return nil, err
@@ -452,6 +455,30 @@ func (s *Search) expand(ctx context.Context, leaf *Node, path []*Node) (*Node, e
 		s.mu.Unlock()
 		return child, nil
 	}
+}
+
+// makeChild makes the state of leaf with files changed. With a TreeFirst
+// store, a tree that is already a node makes no state: the state returned
+// is zero, and the caller merges by tree.
+func (s *Search) makeChild(leaf *Node, files map[string][]byte, edits []propose.Edit) (state, tree objstore.ID, err error) {
+	tf, ok := s.st.(TreeFirst)
+	if !ok {
+		return s.st.MakeState(leaf.State, files, s.stateMessage(edits))
+	}
+	ps, err := tf.PrepareState(leaf.State, files)
+	if err != nil {
+		return state, tree, err
+	}
+	tree = ps.Root()
+	s.mu.Lock()
+	_, known := s.table[tree]
+	s.mu.Unlock()
+	if known {
+		ps.Abort()
+		return state, tree, nil
+	}
+	state, err = ps.Commit(s.stateMessage(edits))
+	return state, tree, err
 }
 
 func hasChild(n, c *Node) bool {

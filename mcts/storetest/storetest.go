@@ -101,6 +101,32 @@ func Test(t *testing.T, open func(t *testing.T) mcts.Backend) {
 			t.Errorf("undone edit: tree %v, want the base's %v (%v)", back, baseSt.Root, err)
 		}
 
+		// Tree first: the root is known before the state is made.
+		if tf, ok := b.(mcts.TreeFirst); ok {
+			ps, err := tf.PrepareState(base, map[string][]byte{"run.sh": []byte("echo ho\n"), "pkg/deep/c.txt": []byte("C\n")})
+			if err != nil || ps.Root() != tree {
+				t.Errorf("PrepareState: root %v, want %v (%v)", ps.Root(), tree, err)
+			}
+			ps.Abort()
+			ps, err = tf.PrepareState(child, map[string][]byte{"pkg/new.txt": []byte("new\n")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := ps.Commit("new file")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err := b.State(id); err != nil || st.Root != ps.Root() || !slices.Equal(st.Parents, []objstore.ID{child}) {
+				t.Errorf("committed pending state: %+v %v", st, err)
+			}
+			if e, c, err := b.ReadFile(id, "pkg/new.txt"); err != nil || string(c) != "new\n" || e.Mode != objstore.ModeFile {
+				t.Errorf("new file: %v %q %v", e, c, err)
+			}
+			if _, c, _ := b.ReadFile(id, "pkg/b.go"); string(c) != "package pkg\n" {
+				t.Errorf("a new file lost its neighbour: %q", c)
+			}
+		}
+
 		dir := filepath.Join(t.TempDir(), "w0")
 		check := func(want map[string]string) {
 			t.Helper()
