@@ -6,8 +6,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/helios-vcs/helios/mcts/eval"
 	"github.com/helios-vcs/helios/mcts/propose"
@@ -27,9 +29,10 @@ type ABConfig struct {
 // a fresh store in a temporary directory: from Open for the Helios
 // backend, a new bare repository for --backend git. Each arm has its own
 // cache directory for the run (XDG_CACHE_HOME and GOCACHE of the test
-// commands), so the second arm does not run on the first one's builds; the
-// first Go task of each arm pays for building the standard library's test
-// dependencies.
+// commands), so the second arm does not run on the first one's builds;
+// before a task's first trial each arm runs its test command once, untimed,
+// in a copy of the task (a warm-up: build caches, the standard library's
+// test dependencies for Go), so that no trial pays for a cold cache.
 type AB struct {
 	A, B  ABConfig
 	Seeds int
@@ -51,7 +54,12 @@ type Trial struct {
 	ElapsedS  float64 `json:"elapsed_s"`
 	Evals     int     `json:"evaluations"`
 	Iters     int     `json:"iterations"`
-	Error     string  `json:"error,omitempty"`
+	// OverheadMS is the time per iteration outside the test runs; SwitchMS
+	// and StoreMS are its parts moving checkouts and making states.
+	OverheadMS float64 `json:"overhead_ms_per_iteration"`
+	SwitchMS   float64 `json:"switch_ms_per_iteration"`
+	StoreMS    float64 `json:"store_ms_per_iteration"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // Arm summarizes one configuration.
@@ -66,6 +74,11 @@ type Arm struct {
 	MedianSolveS float64 `json:"median_time_to_solution_s"`
 	MeanEvals    float64 `json:"mean_evaluations"`
 	ItersPerS    float64 `json:"iterations_per_s"`
+	// Per iteration, over all trials: overhead outside the tests, and its
+	// switch and store parts.
+	OverheadMS float64 `json:"overhead_ms_per_iteration"`
+	SwitchMS   float64 `json:"switch_ms_per_iteration"`
+	StoreMS    float64 `json:"store_ms_per_iteration"`
 }
 
 // ABReport is the outcome of an A/B run.
@@ -100,6 +113,11 @@ func (ab *AB) Run(ctx context.Context, tasks []Task) (*ABReport, error) {
 	}
 	var as, bs []Trial
 	for _, t := range tasks {
+		for _, arm := range []string{"a", "b"} {
+			if err := ab.warmUp(ctx, t, arm); err != nil {
+				return nil, err
+			}
+		}
 		for seed := uint64(1); seed <= uint64(ab.Seeds); seed++ {
 			ta, err := ab.trial(ctx, t, seed, "a", ab.A)
 			if err != nil {
@@ -179,6 +197,10 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 		return tr, nil
 	}
 	tr.Plausible, tr.BestScore, tr.ElapsedS, tr.Evals, tr.Iters = r.Solved, r.BestScore, r.ElapsedS, r.Evaluations, r.Iterations
+	if r.Iterations > 0 {
+		n := float64(r.Iterations)
+		tr.OverheadMS, tr.SwitchMS, tr.StoreMS = r.OverheadMSPer, r.Time.SwitchS*1000/n, r.Time.StoreS*1000/n
+	}
 	if r.Solved {
 		tr.SolvedS = r.FirstSolvedS
 		if t.Heldout == "" {
@@ -204,6 +226,26 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 	return tr, nil
 }
 
+// warmUp runs t's test command once in a copy of its repository with
+// arm's caches; the outcome does not matter.
+func (ab *AB) warmUp(ctx context.Context, t Task, arm string) error {
+	tmp, err := os.MkdirTemp("", "helios-ab-warm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.CopyFS(tmp, os.DirFS(filepath.Join(t.Dir, "repo"))); err != nil {
+		return fmt.Errorf("mcts: ab: warm-up of %q: %w", t.Name, err)
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", t.Test)
+	cmd.Dir = tmp
+	cmd.Env = append(append(os.Environ(), ab.cacheEnv[arm]...), "HELIOS_MCTS=1")
+	t0 := time.Now()
+	cmd.Run()
+	ab.logf("%s %s: warm-up %.2fs\n", t.Name, arm, time.Since(t0).Seconds())
+	return ctx.Err()
+}
+
 func (ab *AB) logf(format string, args ...any) {
 	if ab.Log != nil {
 		fmt.Fprintf(ab.Log, "mcts ab: "+format, args...)
@@ -214,7 +256,11 @@ func summarize(name string, ts []Trial) Arm {
 	a := Arm{Config: name, N: len(ts)}
 	var solve []float64
 	evals, iters, secs := 0, 0, 0.0
+	var over, sw, store float64
 	for _, t := range ts {
+		over += t.OverheadMS * float64(t.Iters)
+		sw += t.SwitchMS * float64(t.Iters)
+		store += t.StoreMS * float64(t.Iters)
 		if t.Plausible {
 			a.Plausible++
 			solve = append(solve, t.SolvedS)
@@ -232,6 +278,9 @@ func summarize(name string, ts []Trial) Arm {
 	}
 	if secs > 0 {
 		a.ItersPerS = float64(iters) / secs
+	}
+	if iters > 0 {
+		a.OverheadMS, a.SwitchMS, a.StoreMS = over/float64(iters), sw/float64(iters), store/float64(iters)
 	}
 	a.WilsonLow, a.WilsonHigh = Wilson(a.Verified, a.N)
 	a.MedianSolveS = median(solve)
@@ -288,9 +337,9 @@ func (r *ABReport) WriteText(w io.Writer) {
 		label string
 		arm   Arm
 	}{{"A", r.A}, {"B", r.B}} {
-		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s\n",
+		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s, overhead %.2f ms/iteration (switch %.2f, store %.2f)\n",
 			a.label, a.arm.Config, a.arm.SuccessScore, a.arm.WilsonLow, a.arm.WilsonHigh, a.arm.Verified, a.arm.N, a.arm.Plausible,
-			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS)
+			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS, a.arm.OverheadMS, a.arm.SwitchMS, a.arm.StoreMS)
 	}
 	fmt.Fprintf(w, "pairs: both %d, only A %d, only B %d; exact sign test p = %.3g\n", r.Both, r.OnlyA, r.OnlyB, r.SignP)
 }
