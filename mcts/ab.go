@@ -59,7 +59,10 @@ type Trial struct {
 	OverheadMS float64 `json:"overhead_ms_per_iteration"`
 	SwitchMS   float64 `json:"switch_ms_per_iteration"`
 	StoreMS    float64 `json:"store_ms_per_iteration"`
-	Error      string  `json:"error,omitempty"`
+	// FixedMS is the once-per-search time outside the tests: reading the
+	// base, writing the results.
+	FixedMS float64 `json:"fixed_ms"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // Arm summarizes one configuration.
@@ -79,6 +82,8 @@ type Arm struct {
 	OverheadMS float64 `json:"overhead_ms_per_iteration"`
 	SwitchMS   float64 `json:"switch_ms_per_iteration"`
 	StoreMS    float64 `json:"store_ms_per_iteration"`
+	// FixedMS is the mean once-per-search time outside the tests.
+	FixedMS float64 `json:"fixed_ms_per_search"`
 }
 
 // ABReport is the outcome of an A/B run.
@@ -201,6 +206,7 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 		n := float64(r.Iterations)
 		tr.OverheadMS, tr.SwitchMS, tr.StoreMS = r.OverheadMSPer, r.Time.SwitchS*1000/n, r.Time.StoreS*1000/n
 	}
+	tr.FixedMS = (r.Time.SetupS + r.Time.ResultsS) * 1000
 	if r.Solved {
 		tr.SolvedS = r.FirstSolvedS
 		if t.Heldout == "" {
@@ -256,8 +262,9 @@ func summarize(name string, ts []Trial) Arm {
 	a := Arm{Config: name, N: len(ts)}
 	var solve []float64
 	evals, iters, secs := 0, 0, 0.0
-	var over, sw, store float64
+	var over, sw, store, fixed float64
 	for _, t := range ts {
+		fixed += t.FixedMS
 		over += t.OverheadMS * float64(t.Iters)
 		sw += t.SwitchMS * float64(t.Iters)
 		store += t.StoreMS * float64(t.Iters)
@@ -274,6 +281,7 @@ func summarize(name string, ts []Trial) Arm {
 	}
 	if a.N > 0 {
 		a.SuccessScore = float64(a.Verified) / float64(a.N)
+		a.FixedMS = fixed / float64(a.N)
 		a.MeanEvals = float64(evals) / float64(a.N)
 	}
 	if secs > 0 {
@@ -337,9 +345,9 @@ func (r *ABReport) WriteText(w io.Writer) {
 		label string
 		arm   Arm
 	}{{"A", r.A}, {"B", r.B}} {
-		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s, overhead %.2f ms/iteration (switch %.2f, store %.2f)\n",
+		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s, overhead %.2f ms/iteration (switch %.2f, store %.2f) + %.1f ms per search\n",
 			a.label, a.arm.Config, a.arm.SuccessScore, a.arm.WilsonLow, a.arm.WilsonHigh, a.arm.Verified, a.arm.N, a.arm.Plausible,
-			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS, a.arm.OverheadMS, a.arm.SwitchMS, a.arm.StoreMS)
+			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS, a.arm.OverheadMS, a.arm.SwitchMS, a.arm.StoreMS, a.arm.FixedMS)
 	}
 	fmt.Fprintf(w, "pairs: both %d, only A %d, only B %d; exact sign test p = %.3g\n", r.Both, r.OnlyA, r.OnlyB, r.SignP)
 }

@@ -62,6 +62,9 @@ type TimeReport struct {
 	ScoreS   float64 `json:"score_s"`
 	StoreS   float64 `json:"store_s"`
 	SearchS  float64 `json:"search_s"`
+	// Once per search, outside the per-iteration overhead.
+	SetupS   float64 `json:"setup_s"`
+	ResultsS float64 `json:"results_s"`
 }
 
 func resultRef(run, name string) string { return "refs/heads/mcts/" + run + "/" + name }
@@ -172,10 +175,11 @@ func (s *Search) finish() (*Report, error) {
 	if err := s.st.UpdateRefs(ups...); err != nil {
 		return nil, fmt.Errorf("mcts: result refs: %w", err)
 	}
-	s.timing.Store += time.Since(t0)
+	s.timing.Results += time.Since(t0)
 	t := s.timing
 	r.Time = TimeReport{ProposeS: t.Propose.Seconds(), SwitchS: t.Switch.Seconds(), TestS: t.Test.Seconds(), ScoreS: t.Score.Seconds(),
-		StoreS: t.Store.Seconds(), SearchS: t.Search.Seconds()}
+		StoreS: t.Store.Seconds(), SearchS: t.Search.Seconds(),
+		SetupS: t.Setup.Seconds(), ResultsS: t.Results.Seconds()}
 	if s.iterations > 0 {
 		r.OverheadMSPer = float64((t.Propose + t.Switch + t.Score + t.Store + t.Search).Microseconds()) / 1000 / float64(s.iterations)
 	}

@@ -61,8 +61,12 @@ type Timing struct {
 	Switch  time.Duration // moving scratch checkouts
 	Test    time.Duration // running the test command
 	Score   time.Duration // reading test output into a reward
-	Store   time.Duration // making states, writing result refs
-	Search  time.Duration // selection and backpropagation under the lock
+	// Setup and Results are once per search, not per iteration: reading
+	// the base (its files, its first checkout and scoring; its test run is
+	// Test), and writing the result states and refs.
+	Setup, Results time.Duration
+	Store          time.Duration // making states, writing result refs
+	Search         time.Duration // selection and backpropagation under the lock
 }
 
 // Search is one running search. Make it with NewSearch, then Run.
@@ -140,6 +144,7 @@ func NewSearch(st Store, cfg Config) (*Search, error) {
 // left, or ctx ends; then it writes the result refs and reports.
 func (s *Search) Run(ctx context.Context) (*Report, error) {
 	s.start = s.cfg.Now()
+	t0 := time.Now()
 	if s.cfg.TimeBudget > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.TimeBudget)
@@ -168,7 +173,7 @@ func (s *Search) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.addTiming(Timing{Switch: res.Switch, Test: res.Test, Score: res.Score})
+	s.addTiming(Timing{Setup: time.Since(t0) - res.Test, Test: res.Test})
 	s.root.Result, s.root.Reward, s.root.Value, s.root.Visits, s.root.Evaluated = res, res.Reward, res.Reward, 1, true
 	s.best = s.root
 	if res.Solved {
@@ -221,6 +226,7 @@ func (s *Search) addTiming(t Timing) {
 	s.timing.Score += t.Score
 	s.timing.Store += t.Store
 	s.timing.Search += t.Search
+	s.timing.Setup += t.Setup
 	s.mu.Unlock()
 }
 
