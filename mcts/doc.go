@@ -153,11 +153,14 @@
 // every edit from the base, the seed and the proposer; `git fetch helios`
 // brings them back as ordinary commits. When nothing beats the base, best
 // is the base. --json prints Report: run, seed, best_ref, best_state,
-// best_score, solved, iterations, evaluations, elapsed_s, the time spent
-// proposing, switching checkouts, testing, in the store and in the search
-// itself, reading test output into rewards (score), and the overhead per
-// iteration outside the test runs (all but the test time). A progress
-// line goes to stderr every second (not with -q).
+// best_score, solved, iterations, evaluations, elapsed_s (best_commit
+// and backend too), and where the time went: per iteration proposing,
+// switching checkouts, testing, reading test output into rewards (score),
+// in the store and in the search itself; once per search, setup (the
+// base's files, first checkout and scoring) and results (the result
+// states and refs). overhead_ms_per_iteration is the per-iteration part
+// outside the test runs. A progress line goes to stderr every second (not
+// with -q).
 //
 // # A/B runs
 //

@@ -142,7 +142,26 @@ type gitPipe struct {
 	in     io.WriteCloser
 	w      *bufio.Writer
 	out    *bufio.Reader
-	stderr bytes.Buffer
+	stderr lockedBuffer
+}
+
+// lockedBuffer is a process's stderr: written by exec's copying
+// goroutine, read when the process fails.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(l.b.String())
 }
 
 func (g *Git) startPipe(args ...string) (*gitPipe, error) {
@@ -178,7 +197,7 @@ func (p *gitPipe) line(s string) (string, error) {
 }
 
 func (p *gitPipe) fail(err error) error {
-	return fmt.Errorf("mcts: git %s: %w: %s", p.cmd.Args[1], err, bytes.TrimSpace(p.stderr.Bytes()))
+	return fmt.Errorf("mcts: git %s: %w: %s", p.cmd.Args[1], err, p.stderr.String())
 }
 
 func (p *gitPipe) close() error {
