@@ -32,7 +32,7 @@ func mctsCommand() *cli.Command {
 			{
 				Name:      "run",
 				Usage:     "search for edits that make the tests pass; results go to refs/heads/mcts/<run>/",
-				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--json]",
+				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--backend helios|git] [--json]",
 				Flags: append([]cli.Flag{storeFlag, jsonFlag, quietFlag,
 					&cli.StringFlag{Name: "ref", Value: "main", Usage: "ref or state ID to start from"},
 					&cli.StringFlag{Name: "test", Required: true, Usage: "test command, run with sh -c in a scratch checkout"},
