@@ -6,8 +6,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/helios-vcs/helios/mcts/eval"
 	"github.com/helios-vcs/helios/mcts/propose"
@@ -24,12 +26,20 @@ type ABConfig struct {
 
 // AB runs two configurations on every task of a suite with the same seeds
 // (seeds 1..Seeds), paired: each task and seed is one pair. Each trial gets
-// a fresh store from Open in a temporary directory.
+// a fresh store in a temporary directory: from Open for the Helios
+// backend, a new bare repository for --backend git. Each arm has its own
+// cache directory for the run (XDG_CACHE_HOME and GOCACHE of the test
+// commands), so the second arm does not run on the first one's builds;
+// before a task's first trial each arm runs its test command once, untimed,
+// in a copy of the task (a warm-up: build caches, the standard library's
+// test dependencies for Go), so that no trial pays for a cold cache.
 type AB struct {
 	A, B  ABConfig
 	Seeds int
 	Open  func(dir string) (*objstore.Store, error)
 	Log   io.Writer
+
+	cacheEnv map[string][]string
 }
 
 // Trial is one search of one arm on one task and seed.
@@ -44,7 +54,15 @@ type Trial struct {
 	ElapsedS  float64 `json:"elapsed_s"`
 	Evals     int     `json:"evaluations"`
 	Iters     int     `json:"iterations"`
-	Error     string  `json:"error,omitempty"`
+	// OverheadMS is the time per iteration outside the test runs; SwitchMS
+	// and StoreMS are its parts moving checkouts and making states.
+	OverheadMS float64 `json:"overhead_ms_per_iteration"`
+	SwitchMS   float64 `json:"switch_ms_per_iteration"`
+	StoreMS    float64 `json:"store_ms_per_iteration"`
+	// FixedMS is the once-per-search time outside the tests: reading the
+	// base, writing the results.
+	FixedMS float64 `json:"fixed_ms"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // Arm summarizes one configuration.
@@ -59,6 +77,13 @@ type Arm struct {
 	MedianSolveS float64 `json:"median_time_to_solution_s"`
 	MeanEvals    float64 `json:"mean_evaluations"`
 	ItersPerS    float64 `json:"iterations_per_s"`
+	// Per iteration, over all trials: overhead outside the tests, and its
+	// switch and store parts.
+	OverheadMS float64 `json:"overhead_ms_per_iteration"`
+	SwitchMS   float64 `json:"switch_ms_per_iteration"`
+	StoreMS    float64 `json:"store_ms_per_iteration"`
+	// FixedMS is the mean once-per-search time outside the tests.
+	FixedMS float64 `json:"fixed_ms_per_search"`
 }
 
 // ABReport is the outcome of an A/B run.
@@ -78,8 +103,26 @@ type ABReport struct {
 // Run runs every pair and summarizes.
 func (ab *AB) Run(ctx context.Context, tasks []Task) (*ABReport, error) {
 	rep := &ABReport{Tasks: len(tasks), Seeds: ab.Seeds}
+	// Each arm keeps its own build caches for the run, so that neither
+	// tests what the other compiled (go test would otherwise find B's
+	// mutants already built by A).
+	caches, err := os.MkdirTemp("", "helios-ab-cache-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(caches)
+	ab.cacheEnv = map[string][]string{}
+	for _, arm := range []string{"a", "b"} {
+		d := filepath.Join(caches, arm)
+		ab.cacheEnv[arm] = []string{"XDG_CACHE_HOME=" + d, "GOCACHE=" + filepath.Join(d, "go-build")}
+	}
 	var as, bs []Trial
 	for _, t := range tasks {
+		for _, arm := range []string{"a", "b"} {
+			if err := ab.warmUp(ctx, t, arm); err != nil {
+				return nil, err
+			}
+		}
 		for seed := uint64(1); seed <= uint64(ab.Seeds); seed++ {
 			ta, err := ab.trial(ctx, t, seed, "a", ab.A)
 			if err != nil {
@@ -114,12 +157,25 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 		return tr, err
 	}
 	defer os.RemoveAll(tmp)
-	s, err := ab.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		return tr, fmt.Errorf("mcts: ab: %w", err)
+	var s Backend
+	switch c.Search.Backend {
+	case "", "helios":
+		st, err := ab.Open(filepath.Join(tmp, "store"))
+		if err != nil {
+			return tr, fmt.Errorf("mcts: ab: %w", err)
+		}
+		s = Objstore{Store: st}
+	case "git":
+		g, err := InitGit(filepath.Join(tmp, "repo.git"))
+		if err != nil {
+			return tr, fmt.Errorf("mcts: ab: %w", err)
+		}
+		s = g
+	default:
+		return tr, fmt.Errorf("mcts: ab: unknown backend %q", c.Search.Backend)
 	}
 	defer s.Close()
-	base, err := ImportDir(s, filepath.Join(t.Dir, "repo"), "task "+t.Name)
+	base, err := s.ImportDir(filepath.Join(t.Dir, "repo"), "task "+t.Name)
 	if err != nil {
 		return tr, err
 	}
@@ -133,9 +189,9 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 	cfg := c.Search
 	cfg.Base, cfg.Seed, cfg.Proposer, cfg.ProposerName = base, seed, p, c.Proposer
 	cfg.Run = fmt.Sprintf("ab-%s-s%d", arm, seed)
-	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp}
+	cfg.Test = eval.Config{Command: t.Test, JUnit: t.JUnit, Dir: tmp, Env: ab.cacheEnv[arm]}
 	cfg.Files = t.Files
-	search, err := NewSearch(Objstore{Store: s}, cfg)
+	search, err := NewSearch(s, cfg)
 	if err != nil {
 		return tr, err
 	}
@@ -146,6 +202,11 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 		return tr, nil
 	}
 	tr.Plausible, tr.BestScore, tr.ElapsedS, tr.Evals, tr.Iters = r.Solved, r.BestScore, r.ElapsedS, r.Evaluations, r.Iterations
+	if r.Iterations > 0 {
+		n := float64(r.Iterations)
+		tr.OverheadMS, tr.SwitchMS, tr.StoreMS = r.OverheadMSPer, r.Time.SwitchS*1000/n, r.Time.StoreS*1000/n
+	}
+	tr.FixedMS = (r.Time.SetupS + r.Time.ResultsS) * 1000
 	if r.Solved {
 		tr.SolvedS = r.FirstSolvedS
 		if t.Heldout == "" {
@@ -155,7 +216,7 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 			if err != nil {
 				return tr, err
 			}
-			ev, err := eval.New(s, eval.Config{Command: t.Heldout, Dir: tmp})
+			ev, err := eval.New(s, eval.Config{Command: t.Heldout, Dir: tmp, Env: ab.cacheEnv[arm]})
 			if err != nil {
 				return tr, err
 			}
@@ -171,6 +232,26 @@ func (ab *AB) trial(ctx context.Context, t Task, seed uint64, arm string, c ABCo
 	return tr, nil
 }
 
+// warmUp runs t's test command once in a copy of its repository with
+// arm's caches; the outcome does not matter.
+func (ab *AB) warmUp(ctx context.Context, t Task, arm string) error {
+	tmp, err := os.MkdirTemp("", "helios-ab-warm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.CopyFS(tmp, os.DirFS(filepath.Join(t.Dir, "repo"))); err != nil {
+		return fmt.Errorf("mcts: ab: warm-up of %q: %w", t.Name, err)
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", t.Test)
+	cmd.Dir = tmp
+	cmd.Env = append(append(os.Environ(), ab.cacheEnv[arm]...), "HELIOS_MCTS=1")
+	t0 := time.Now()
+	cmd.Run()
+	ab.logf("%s %s: warm-up %.2fs\n", t.Name, arm, time.Since(t0).Seconds())
+	return ctx.Err()
+}
+
 func (ab *AB) logf(format string, args ...any) {
 	if ab.Log != nil {
 		fmt.Fprintf(ab.Log, "mcts ab: "+format, args...)
@@ -181,7 +262,12 @@ func summarize(name string, ts []Trial) Arm {
 	a := Arm{Config: name, N: len(ts)}
 	var solve []float64
 	evals, iters, secs := 0, 0, 0.0
+	var over, sw, store, fixed float64
 	for _, t := range ts {
+		fixed += t.FixedMS
+		over += t.OverheadMS * float64(t.Iters)
+		sw += t.SwitchMS * float64(t.Iters)
+		store += t.StoreMS * float64(t.Iters)
 		if t.Plausible {
 			a.Plausible++
 			solve = append(solve, t.SolvedS)
@@ -195,10 +281,14 @@ func summarize(name string, ts []Trial) Arm {
 	}
 	if a.N > 0 {
 		a.SuccessScore = float64(a.Verified) / float64(a.N)
+		a.FixedMS = fixed / float64(a.N)
 		a.MeanEvals = float64(evals) / float64(a.N)
 	}
 	if secs > 0 {
 		a.ItersPerS = float64(iters) / secs
+	}
+	if iters > 0 {
+		a.OverheadMS, a.SwitchMS, a.StoreMS = over/float64(iters), sw/float64(iters), store/float64(iters)
 	}
 	a.WilsonLow, a.WilsonHigh = Wilson(a.Verified, a.N)
 	a.MedianSolveS = median(solve)
@@ -255,9 +345,9 @@ func (r *ABReport) WriteText(w io.Writer) {
 		label string
 		arm   Arm
 	}{{"A", r.A}, {"B", r.B}} {
-		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s\n",
+		fmt.Fprintf(w, "%s %q: SuccessScore %.2f [%.2f, %.2f] (%d/%d verified, %d plausible), median time to solution %.2fs, %.1f evaluations, %.1f iterations/s, overhead %.2f ms/iteration (switch %.2f, store %.2f) + %.1f ms per search\n",
 			a.label, a.arm.Config, a.arm.SuccessScore, a.arm.WilsonLow, a.arm.WilsonHigh, a.arm.Verified, a.arm.N, a.arm.Plausible,
-			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS)
+			a.arm.MedianSolveS, a.arm.MeanEvals, a.arm.ItersPerS, a.arm.OverheadMS, a.arm.SwitchMS, a.arm.StoreMS, a.arm.FixedMS)
 	}
 	fmt.Fprintf(w, "pairs: both %d, only A %d, only B %d; exact sign test p = %.3g\n", r.Both, r.OnlyA, r.OnlyB, r.SignP)
 }

@@ -7,7 +7,8 @@
 //	helios mcts run --store DIR --ref main --test 'go test -json ./...' [--files GLOB...]
 //	    [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME]
 //	    [--test-timeout DUR] [--junit FILE] [--algorithm uct|puct] [--c C]
-//	    [--widen-k K] [--widen-alpha A] [--max-depth D] [--keep-going] [--run NAME] [--json]
+//	    [--widen-k K] [--widen-alpha A] [--max-depth D] [--keep-going] [--run NAME]
+//	    [--backend helios|git] [--json]
 //	helios mcts ab --tasks DIR|builtin --a 'FLAGS' --b 'FLAGS' [--seeds K] [--json]
 //
 // # The store, through small interfaces
@@ -16,8 +17,30 @@
 // StateMaker (a child state from a parent plus changed files),
 // FileReader, TreeWalker, StateReader, RefMover (compare-and-swap), and
 // the evaluator's eval.Switcher (move a directory between states writing
-// only the difference). Objstore adapts *objstore.Store; tests run the
-// same code on objstore.NewMemKV, the CLI on RocksDB.
+// only the difference). Backend is all of them plus ImportDir and Close:
+// the one state-backend interface, with two implementations that pass
+// the same conformance suite (package storetest).
+//
+// Objstore adapts *objstore.Store (--backend helios, the default): tests
+// run it on objstore.NewMemKV, the CLI on RocksDB. A child state is made
+// with a Writer: the changed blobs and the trees above them are hashed in
+// memory and written with the state in one batch.
+//
+// Git (--backend git) is the baseline the speed-up is measured against:
+// the same search on a git repository through the git binary, driven as
+// a tool that cares about speed would drive it (long-running cat-file
+// --batch, hash-object --stdin-paths and mktree --batch; one read-tree -u
+// per checkout switch with an index file per scratch checkout; refs in
+// one update-ref transaction). With `mcts run`, --store is then the git
+// repository (default the current directory) and --ref a revision; the
+// results are refs/heads/mcts/<run>/... in it, and the user's worktree,
+// index and HEAD are not touched. Git object IDs travel in objstore.ID,
+// left-aligned; Report.BestCommit gives the best state as git names it.
+//
+// TreeFirst is an optional ability: PrepareState gives a child's root tree
+// before its state is written, so a candidate whose tree is already a node
+// costs no state (Helios writes nothing for it; git writes its blob and
+// trees, which it cannot name otherwise, but no commit).
 //
 // # Nodes
 //
@@ -50,9 +73,10 @@
 // not. A worker's path carries a virtual loss: until its result is in,
 // each node on it counts one more visit whose reward is 0, which steers
 // the other workers elsewhere. Every random choice comes from a PCG seeded
-// by (seed, node tree, round): with --workers 1 a seed gives the same tree
-// every time (the seed is printed and in the report). With more workers
-// the order of results, and so the tree, depends on timing.
+// by (seed, the edits from the base to the node, round): with --workers 1
+// a seed gives the same tree every time (the seed is printed and in the
+// report), on either backend. With more workers the order of results,
+// and so the tree, depends on timing.
 //
 // # Proposers
 //
@@ -129,22 +153,37 @@
 // every edit from the base, the seed and the proposer; `git fetch helios`
 // brings them back as ordinary commits. When nothing beats the base, best
 // is the base. --json prints Report: run, seed, best_ref, best_state,
-// best_score, solved, iterations, evaluations, elapsed_s, the time spent
-// proposing, switching checkouts, testing, in the store and in the search
-// itself, and the overhead per iteration outside the test runs. A progress
-// line goes to stderr every second (not with -q).
+// best_score, solved, iterations, evaluations, elapsed_s (best_commit
+// and backend too), and where the time went: per iteration proposing,
+// switching checkouts, testing, reading test output into rewards (score),
+// in the store and in the search itself; once per search, setup (the
+// base's files, first checkout and scoring) and results (the result
+// states and refs). overhead_ms_per_iteration is the per-iteration part
+// outside the test runs. A progress line goes to stderr every second (not
+// with -q).
 //
 // # A/B runs
 //
 // helios mcts ab runs two configurations (flags as for run, one worker
-// unless given) on every task of a suite with seeds 1..K, each trial on a
-// fresh RocksDB store, paired by task and seed. A task is plausible-solved
-// when its tests pass, verified when its held-out tests pass too. The
-// report gives per configuration the SuccessScore (share verified) with a
-// Wilson 95% interval, median time to first solution and mean evaluations,
-// and for the pair an exact sign test on the discordant pairs (McNemar's
-// exact test). --tasks builtin writes WriteBuiltinTasks' suite: 20 Python
-// functions with one injected bug each, undoable by one mutation. It is
-// small and of one kind, which bounds what its numbers can say. Not done
-// yet: Go tasks in the suite and --backend git.
+// unless given; --backend too) on every task of a suite with seeds 1..K,
+// each trial on a fresh store (a RocksDB store, or a bare git repository
+// for --backend git), paired by task and seed. Before a task's first
+// trial each arm runs its test command once, untimed, and each arm keeps
+// its own build caches for the run (XDG_CACHE_HOME, GOCACHE), so neither
+// arm runs on the other's builds or pays for a cold cache. A task is
+// plausible-solved when its tests pass, verified when its held-out tests
+// pass too. The report gives per configuration the SuccessScore (share
+// verified) with a Wilson 95% interval, median time to first solution,
+// mean evaluations, iterations per second and the overhead per
+// iteration, and for the pair an exact sign test on the discordant pairs
+// (McNemar's exact test).
+//
+// --tasks builtin writes WriteBuiltinTasks' suite: 32 small programs of
+// our own, 20 Python (unittest) and 12 Go (go test -json, held-out tests
+// behind the "heldout" build tag), standard library only, each with one
+// injected bug that one mutation undoes (a test checks that, and that
+// the bug fails the tests and the fix passes the held-out ones). It is
+// small and its bugs are of the kinds the mutate proposer knows, which
+// bounds what its numbers can say: they measure the search and its cost,
+// not a proposer's reach on real bugs.
 package mcts

@@ -13,31 +13,34 @@ import (
 // Report is what a search found and how its time went. It is the JSON
 // that `helios mcts run --json` prints.
 type Report struct {
-	Run           string      `json:"run"`
-	Seed          uint64      `json:"seed"`
-	Workers       int         `json:"workers"`
-	Proposer      string      `json:"proposer"`
-	Base          objstore.ID `json:"base"`
-	BaseScore     float64     `json:"base_score"`
-	BestRef       string      `json:"best_ref"`
-	BestState     objstore.ID `json:"best_state"`
-	BestScore     float64     `json:"best_score"`
-	Solved        bool        `json:"solved"`
-	BestEdits     []string    `json:"best_edits"`
-	Top           []TopState  `json:"top"`
-	Iterations    int         `json:"iterations"`
-	Evaluations   int         `json:"evaluations"`
-	CacheHits     int         `json:"cache_hits"`
-	Nodes         int         `json:"nodes"`
-	Merged        int         `json:"merged"`
-	BadEdits      int         `json:"bad_edits"`
-	Stop          string      `json:"stop"`
-	ElapsedS      float64     `json:"elapsed_s"`
-	FirstSolvedS  float64     `json:"first_solution_s,omitempty"`
-	ItersPerS     float64     `json:"iterations_per_s"`
-	TestTimeoutS  float64     `json:"test_timeout_s"`
-	Time          TimeReport  `json:"time"`
-	OverheadMSPer float64     `json:"overhead_ms_per_iteration"`
+	Run       string      `json:"run"`
+	Seed      uint64      `json:"seed"`
+	Workers   int         `json:"workers"`
+	Proposer  string      `json:"proposer"`
+	Backend   string      `json:"backend"`
+	Base      objstore.ID `json:"base"`
+	BaseScore float64     `json:"base_score"`
+	BestRef   string      `json:"best_ref"`
+	BestState objstore.ID `json:"best_state"`
+	// BestCommit is the best state as git names it (--backend git).
+	BestCommit    string     `json:"best_commit,omitempty"`
+	BestScore     float64    `json:"best_score"`
+	Solved        bool       `json:"solved"`
+	BestEdits     []string   `json:"best_edits"`
+	Top           []TopState `json:"top"`
+	Iterations    int        `json:"iterations"`
+	Evaluations   int        `json:"evaluations"`
+	CacheHits     int        `json:"cache_hits"`
+	Nodes         int        `json:"nodes"`
+	Merged        int        `json:"merged"`
+	BadEdits      int        `json:"bad_edits"`
+	Stop          string     `json:"stop"`
+	ElapsedS      float64    `json:"elapsed_s"`
+	FirstSolvedS  float64    `json:"first_solution_s,omitempty"`
+	ItersPerS     float64    `json:"iterations_per_s"`
+	TestTimeoutS  float64    `json:"test_timeout_s"`
+	Time          TimeReport `json:"time"`
+	OverheadMSPer float64    `json:"overhead_ms_per_iteration"`
 	// Trees lists the node trees in creation order (the search tree's
 	// shape, for determinism checks).
 	Trees []objstore.ID `json:"-"`
@@ -56,8 +59,12 @@ type TimeReport struct {
 	ProposeS float64 `json:"propose_s"`
 	SwitchS  float64 `json:"switch_s"`
 	TestS    float64 `json:"test_s"`
+	ScoreS   float64 `json:"score_s"`
 	StoreS   float64 `json:"store_s"`
 	SearchS  float64 `json:"search_s"`
+	// Once per search, outside the per-iteration overhead.
+	SetupS   float64 `json:"setup_s"`
+	ResultsS float64 `json:"results_s"`
 }
 
 func resultRef(run, name string) string { return "refs/heads/mcts/" + run + "/" + name }
@@ -100,7 +107,7 @@ func (s *Search) finish() (*Report, error) {
 		cands = cands[:s.cfg.Top]
 	}
 	r := &Report{
-		Run: s.cfg.Run, Seed: s.cfg.Seed, Workers: s.cfg.Workers, Proposer: s.cfg.ProposerName,
+		Run: s.cfg.Run, Seed: s.cfg.Seed, Workers: s.cfg.Workers, Proposer: s.cfg.ProposerName, Backend: s.cfg.Backend,
 		Base: s.cfg.Base, BaseScore: s.root.Reward, BestRef: resultRef(s.cfg.Run, "best"),
 		BestScore: s.best.Reward, Solved: s.best.Result.Solved, BestEdits: editLines(s.best),
 		Iterations: s.iterations, Evaluations: s.evaluations + 1, CacheHits: s.ev.CacheHits(),
@@ -148,6 +155,9 @@ func (s *Search) finish() (*Report, error) {
 		return nil, err
 	}
 	r.BestState = bestID
+	if _, ok := s.st.(StateNamer); ok {
+		r.BestCommit = stateName(s.st, bestID)
+	}
 	if err := add(r.BestRef, bestID); err != nil {
 		return nil, err
 	}
@@ -165,12 +175,13 @@ func (s *Search) finish() (*Report, error) {
 	if err := s.st.UpdateRefs(ups...); err != nil {
 		return nil, fmt.Errorf("mcts: result refs: %w", err)
 	}
-	s.timing.Store += time.Since(t0)
+	s.timing.Results += time.Since(t0)
 	t := s.timing
-	r.Time = TimeReport{ProposeS: t.Propose.Seconds(), SwitchS: t.Switch.Seconds(), TestS: t.Test.Seconds(),
-		StoreS: t.Store.Seconds(), SearchS: t.Search.Seconds()}
+	r.Time = TimeReport{ProposeS: t.Propose.Seconds(), SwitchS: t.Switch.Seconds(), TestS: t.Test.Seconds(), ScoreS: t.Score.Seconds(),
+		StoreS: t.Store.Seconds(), SearchS: t.Search.Seconds(),
+		SetupS: t.Setup.Seconds(), ResultsS: t.Results.Seconds()}
 	if s.iterations > 0 {
-		r.OverheadMSPer = float64((t.Propose + t.Switch + t.Store + t.Search).Microseconds()) / 1000 / float64(s.iterations)
+		r.OverheadMSPer = float64((t.Propose + t.Switch + t.Score + t.Store + t.Search).Microseconds()) / 1000 / float64(s.iterations)
 	}
 	if elapsed > 0 {
 		r.ItersPerS = float64(s.iterations) / elapsed.Seconds()

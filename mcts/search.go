@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -25,7 +26,10 @@ type Config struct {
 	Proposer propose.Proposer
 	// ProposerName is recorded in messages and reports.
 	ProposerName string
-	Test         eval.Config
+	// Backend names the state store for reports and A/B runs: "helios"
+	// (default) or "git" (see Git).
+	Backend string
+	Test    eval.Config
 	// Files are globs of the files to edit (default: every text file that
 	// does not look like a test).
 	Files []string
@@ -56,8 +60,13 @@ type Timing struct {
 	Propose time.Duration // proposer calls and applying edits
 	Switch  time.Duration // moving scratch checkouts
 	Test    time.Duration // running the test command
-	Store   time.Duration // making states, writing result refs
-	Search  time.Duration // selection and backpropagation under the lock
+	Score   time.Duration // reading test output into a reward
+	// Setup and Results are once per search, not per iteration: reading
+	// the base (its files, its first checkout and scoring; its test run is
+	// Test), and writing the result states and refs.
+	Setup, Results time.Duration
+	Store          time.Duration // making states, writing result refs
+	Search         time.Duration // selection and backpropagation under the lock
 }
 
 // Search is one running search. Make it with NewSearch, then Run.
@@ -112,6 +121,13 @@ func NewSearch(st Store, cfg Config) (*Search, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second
 	}
+	switch cfg.Backend {
+	case "":
+		cfg.Backend = "helios"
+	case "helios", "git":
+	default:
+		return nil, fmt.Errorf("mcts: unknown backend %q (helios, git)", cfg.Backend)
+	}
 	if cfg.Run == "" {
 		cfg.Run = fmt.Sprintf("%s-s%d", cfg.Now().UTC().Format("20060102T150405"), cfg.Seed)
 	}
@@ -128,6 +144,7 @@ func NewSearch(st Store, cfg Config) (*Search, error) {
 // left, or ctx ends; then it writes the result refs and reports.
 func (s *Search) Run(ctx context.Context) (*Report, error) {
 	s.start = s.cfg.Now()
+	t0 := time.Now()
 	if s.cfg.TimeBudget > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.TimeBudget)
@@ -156,7 +173,7 @@ func (s *Search) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.addTiming(Timing{Switch: res.Switch, Test: res.Test})
+	s.addTiming(Timing{Setup: time.Since(t0) - res.Test, Test: res.Test})
 	s.root.Result, s.root.Reward, s.root.Value, s.root.Visits, s.root.Evaluated = res, res.Reward, res.Reward, 1, true
 	s.best = s.root
 	if res.Solved {
@@ -206,8 +223,10 @@ func (s *Search) addTiming(t Timing) {
 	s.timing.Propose += t.Propose
 	s.timing.Switch += t.Switch
 	s.timing.Test += t.Test
+	s.timing.Score += t.Score
 	s.timing.Store += t.Store
 	s.timing.Search += t.Search
+	s.timing.Setup += t.Setup
 	s.mu.Unlock()
 }
 
@@ -360,6 +379,7 @@ func (s *Search) backprop(path []*Node, leaf, child *Node, res *eval.Result) {
 	defer func() { s.timing.Search += time.Since(t0) }()
 	s.timing.Switch += res.Switch
 	s.timing.Test += res.Test
+	s.timing.Score += res.Score
 	child.Result, child.Reward, child.Value, child.Visits, child.Evaluated = res, res.Reward, res.Reward, 1, true
 	leaf.pending--
 	leaf.Children = append(leaf.Children, child)
@@ -420,7 +440,7 @@ func (s *Search) expand(ctx context.Context, leaf *Node, path []*Node) (*Node, e
 			s.mu.Unlock()
 			continue
 		}
-		state, tree, err := s.st.MakeState(leaf.State, files, s.stateMessage(cand.Edits))
+		state, tree, err := s.makeChild(leaf, files, cand.Edits)
 		s.addTiming(Timing{Store: time.Since(t1)})
 		if err != nil {
 			return nil, err
@@ -441,6 +461,30 @@ func (s *Search) expand(ctx context.Context, leaf *Node, path []*Node) (*Node, e
 		s.mu.Unlock()
 		return child, nil
 	}
+}
+
+// makeChild makes the state of leaf with files changed. With a TreeFirst
+// store, a tree that is already a node makes no state: the state returned
+// is zero, and the caller merges by tree.
+func (s *Search) makeChild(leaf *Node, files map[string][]byte, edits []propose.Edit) (state, tree objstore.ID, err error) {
+	tf, ok := s.st.(TreeFirst)
+	if !ok {
+		return s.st.MakeState(leaf.State, files, s.stateMessage(edits))
+	}
+	ps, err := tf.PrepareState(leaf.State, files)
+	if err != nil {
+		return state, tree, err
+	}
+	tree = ps.Root()
+	s.mu.Lock()
+	_, known := s.table[tree]
+	s.mu.Unlock()
+	if known {
+		ps.Abort()
+		return state, tree, nil
+	}
+	state, err = ps.Commit(s.stateMessage(edits))
+	return state, tree, err
 }
 
 func hasChild(n, c *Node) bool {
@@ -506,8 +550,10 @@ func (s *Search) reader(state objstore.ID) func(string) ([]byte, error) {
 }
 
 // request describes leaf to the proposer. Its Rand is seeded from the
-// search seed, the node's tree and the round: the same seed gives the
-// same requests whatever the number of workers.
+// search seed, the edits from the base to the node and the round: the
+// same seed gives the same requests whatever the number of workers, and
+// whatever the backend (a tree's ID differs between Helios and git; the
+// edits that made it do not).
 func (s *Search) request(leaf *Node, read func(string) ([]byte, error)) *propose.Request {
 	s.mu.Lock()
 	res := leaf.Result
@@ -516,14 +562,15 @@ func (s *Search) request(leaf *Node, read func(string) ([]byte, error)) *propose
 		hist = append([]propose.Step{{Edits: n.Edits, Score: n.Reward}}, hist...)
 	}
 	s.mu.Unlock()
-	var seed uint64
-	for i := 0; i < 8; i++ {
-		seed = seed<<8 | uint64(leaf.Tree[i])
+	h := fnv.New64a()
+	for _, st := range hist {
+		io.WriteString(h, propose.Candidate{Edits: st.Edits}.Key())
+		h.Write([]byte{0})
 	}
 	return &propose.Request{
-		Node: leaf.State.String(), Round: leaf.round, Paths: s.paths, All: s.all, Read: read,
+		Node: stateName(s.st, leaf.State), Round: leaf.round, Paths: s.paths, All: s.all, Read: read,
 		Output: res.Output, Failing: res.Failing, Score: res.Reward, History: hist,
-		Rand: rand.New(rand.NewPCG(s.cfg.Seed, seed+uint64(leaf.round))),
+		Rand: rand.New(rand.NewPCG(s.cfg.Seed, h.Sum64()+uint64(leaf.round))),
 	}
 }
 

@@ -2,7 +2,8 @@ package mcts
 
 import (
 	"fmt"
-	"sort"
+	"strings"
+	"time"
 
 	"github.com/helios-vcs/helios/mcts/eval"
 	"github.com/helios-vcs/helios/objstore"
@@ -53,49 +54,203 @@ type Store interface {
 	eval.Switcher
 }
 
-// Objstore adapts *objstore.Store to Store: every method but MakeState is
-// the store's own; MakeState is a Draft on the parent, Put for each file,
-// Commit without a ref (the search's states are reachable from its result
-// refs once it ends; until then a gc in another process could take them).
+// Backend is a Store a search can be given whole: the Helios store
+// (Objstore) or the git baseline (Git), chosen with --backend. ImportDir
+// makes a parentless state of a directory's files (an A/B task); Close
+// frees what the backend holds.
+type Backend interface {
+	Store
+	ImportDir(dir, message string) (objstore.ID, error)
+	Close() error
+}
+
+// StateNamer is an optional ability of a Store whose states are not
+// named by objstore.ID's text form (Git: 40 hex digits).
+type StateNamer interface {
+	StateName(objstore.ID) string
+}
+
+// stateName prints id as st names it.
+func stateName(st any, id objstore.ID) string {
+	if n, ok := st.(StateNamer); ok {
+		return n.StateName(id)
+	}
+	return id.String()
+}
+
+// PendingState is a child state whose root tree is known and whose
+// state is not yet written.
+type PendingState interface {
+	Root() objstore.ID
+	// Commit writes the state with message and returns its ID.
+	Commit(message string) (objstore.ID, error)
+	// Abort drops what was not written.
+	Abort()
+}
+
+// TreeFirst is an optional ability of a StateMaker: PrepareState computes
+// a child's root tree before its state is written, so a candidate whose
+// tree is already a node costs no state (the search merges such
+// candidates; a child that undoes its parent's edit is one). Safe for
+// concurrent use; each PendingState is for one goroutine.
+type TreeFirst interface {
+	PrepareState(parent objstore.ID, files map[string][]byte) (PendingState, error)
+}
+
+// Objstore adapts *objstore.Store to Backend: every method but the
+// state makers is the store's own. A child state is made with a Writer:
+// the changed blobs and the trees above them are computed in memory
+// (other trees are reused by ID), and written with the state in one batch
+// when the tree is new; nothing is written for a tree the search already
+// has. States are written without a ref: the search's states are
+// reachable from its result refs once it ends; until then a gc in another
+// process could take them.
 type Objstore struct {
 	*objstore.Store
 	// Author signs the states the search makes (default "helios mcts").
 	Author objstore.Signature
+	// Now is the time of the states (default time.Now).
+	Now func() time.Time
 }
 
-var _ Store = Objstore{}
+var (
+	_ Backend   = Objstore{}
+	_ TreeFirst = Objstore{}
+)
+
+// ImportDir implements Backend (the package's ImportDir).
+func (o Objstore) ImportDir(dir, message string) (objstore.ID, error) {
+	return ImportDir(o.Store, dir, message)
+}
 
 // MakeState implements StateMaker.
 func (o Objstore) MakeState(parent objstore.ID, files map[string][]byte, message string) (objstore.ID, objstore.ID, error) {
-	d, err := o.NewDraft(parent)
+	ps, err := o.PrepareState(parent, files)
 	if err != nil {
-		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+		return objstore.ZeroID, objstore.ZeroID, err
 	}
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
+	id, err := ps.Commit(message)
+	return id, ps.Root(), err
+}
+
+// PrepareState implements TreeFirst.
+func (o Objstore) PrepareState(parent objstore.ID, files map[string][]byte) (PendingState, error) {
+	var base objstore.ID
+	if !parent.IsZero() {
+		st, err := o.State(parent)
+		if err != nil {
+			return nil, fmt.Errorf("mcts: make state: %w", err)
+		}
+		base = st.Root
 	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	w := o.NewWriter()
+	root, err := o.rebuild(w, base, "", files)
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return &objstoreChild{o: o, w: w, parent: parent, root: root}, nil
+}
+
+// rebuild puts the tree at prefix (base, or empty when base is zero) with
+// files (paths from the root) put in, and returns its ID. Files keep the
+// mode they had; new ones are ModeFile.
+func (o Objstore) rebuild(w *objstore.Writer, base objstore.ID, prefix string, files map[string][]byte) (objstore.ID, error) {
+	var es []objstore.Entry
+	if !base.IsZero() {
+		t, err := o.Tree(base)
+		if err != nil {
+			return objstore.ZeroID, err
+		}
+		es = append(es, t.Entries...) // the cache's: copy before changing
+	}
+	find := func(name string) int {
+		for i := range es {
+			if es[i].Name == name {
+				return i
+			}
+		}
+		return -1
+	}
+	set := func(e objstore.Entry) {
+		if i := find(e.Name); i >= 0 {
+			es[i] = e
+		} else {
+			es = append(es, e)
+		}
+	}
+	var subs map[string]map[string][]byte
+	for p, content := range files {
+		name, _, isDir := strings.Cut(strings.TrimPrefix(p, prefix), "/")
+		if isDir {
+			if subs == nil {
+				subs = map[string]map[string][]byte{}
+			}
+			if subs[name] == nil {
+				subs[name] = map[string][]byte{}
+			}
+			subs[name][p] = content
+			continue
+		}
+		id, err := w.PutBlob(content)
+		if err != nil {
+			return objstore.ZeroID, err
+		}
 		mode := objstore.ModeFile
-		if e, err := d.Get(p); err == nil && e.Mode.IsBlob() {
-			mode = e.Mode
+		if i := find(name); i >= 0 && es[i].Mode.IsBlob() {
+			mode = es[i].Mode
 		}
-		if err := d.Put(p, mode, files[p]); err != nil {
-			return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
-		}
+		set(objstore.Entry{Name: name, Mode: mode, ID: id})
 	}
-	author := o.Author
+	for name, sub := range subs {
+		var old objstore.ID
+		if i := find(name); i >= 0 && es[i].Mode.IsDir() {
+			old = es[i].ID
+		}
+		id, err := o.rebuild(w, old, prefix+name+"/", sub)
+		if err != nil {
+			return objstore.ZeroID, err
+		}
+		set(objstore.Entry{Name: name, Mode: objstore.ModeDir, ID: id})
+	}
+	objstore.SortEntries(es)
+	return w.PutTree(&objstore.Tree{Entries: es})
+}
+
+// objstoreChild is a PendingState: its blobs and trees wait in w.
+type objstoreChild struct {
+	o            Objstore
+	w            *objstore.Writer
+	parent, root objstore.ID
+}
+
+func (c *objstoreChild) Root() objstore.ID { return c.root }
+
+func (c *objstoreChild) Abort() { c.w.Abort() }
+
+func (c *objstoreChild) Commit(message string) (objstore.ID, error) {
+	author := c.o.Author
 	if author.Name == "" {
 		author.Name = "helios mcts"
 	}
-	id, err := d.Commit(objstore.CommitOptions{Message: message, Author: author, AllowEmpty: true})
-	if err != nil {
-		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+	if author.When.IsZero() {
+		now := time.Now
+		if c.o.Now != nil {
+			now = c.o.Now
+		}
+		author.When = now()
 	}
-	st, err := o.State(id)
-	if err != nil {
-		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+	st := &objstore.State{Root: c.root, Message: message, Author: author, Committer: author}
+	if !c.parent.IsZero() {
+		st.Parents = []objstore.ID{c.parent}
 	}
-	return id, st.Root, nil
+	id, err := c.w.PutState(st)
+	if err == nil {
+		err = c.w.Commit()
+	}
+	if err != nil {
+		c.w.Abort()
+		return objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return id, nil
 }

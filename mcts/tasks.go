@@ -153,7 +153,7 @@ var builtinTasks = []builtinTask{
 		[]string{"sign(5) == 1", "sign(-3) == -1", "sign(0) == 0"},
 		[]string{"sign(1) == 1", "sign(-1) == -1"}},
 	{"power", "def power(b, e):\n    r = 1\n    for _ in range(e):\n        r *= b\n    return r\n",
-		[2]string{"range(e)", "range(e + 1)"},
+		[2]string{"    r = 1\n", "    r = 2\n"},
 		[]string{"power(2, 3) == 8", "power(5, 0) == 1"},
 		[]string{"power(3, 2) == 9", "power(1, 9) == 1"}},
 	{"in_range", "def in_range(x, lo, hi):\n    return lo <= x and x < hi\n",
@@ -197,40 +197,89 @@ func unittestFile(module string, asserts []string) string {
 }
 
 // BuiltinTaskCount is the size of the built-in suite.
-var BuiltinTaskCount = len(builtinTasks)
+var BuiltinTaskCount = len(builtinTasks) + len(goTasks)
 
-// WriteBuiltinTasks writes the built-in suite into dir: small Python
-// programs (standard library only), each with one injected bug of a kind
-// the mutate proposer can undo in one edit, unittest tests a user would
-// have, and held-out tests. It is small and of one language: results on it
-// say how the search behaves, not how it does on real bugs.
-func WriteBuiltinTasks(dir string) error {
+// suiteTask is one built-in task as files: the repository with the bug,
+// the file that holds it and that file with the bug undone, and the
+// commands.
+type suiteTask struct {
+	name  string
+	files map[string]string
+	path  string
+	fixed string
+	spec  Task
+}
+
+// builtinSuite builds the built-in tasks, Python then Go.
+func builtinSuite() ([]suiteTask, error) {
+	var out []suiteTask
+	inject := func(name, src string, bug [2]string) (string, error) {
+		if strings.Count(src, bug[0]) != 1 {
+			return "", fmt.Errorf("mcts: builtin task %q: the bug's text occurs %d times, want once", name, strings.Count(src, bug[0]))
+		}
+		return strings.Replace(src, bug[0], bug[1], 1), nil
+	}
 	for _, t := range builtinTasks {
-		if !strings.Contains(t.src, t.bug[0]) {
-			return fmt.Errorf("mcts: builtin task %q: bug does not apply", t.name)
+		buggy, err := inject(t.name, t.src, t.bug)
+		if err != nil {
+			return nil, err
 		}
-		src := strings.Replace(t.src, t.bug[0], t.bug[1], 1)
-		repo := filepath.Join(dir, t.name, "repo")
-		if err := os.MkdirAll(repo, 0o777); err != nil {
-			return err
-		}
-		files := map[string]string{
-			"prog.py":         src,
+		out = append(out, suiteTask{name: t.name, path: "prog.py", fixed: t.src, files: map[string]string{
+			"prog.py":         buggy,
 			"test_prog.py":    unittestFile("prog", t.tests),
 			"heldout_prog.py": unittestFile("prog", t.heldout),
-		}
-		for name, content := range files {
-			if err := os.WriteFile(filepath.Join(repo, name), []byte(content), 0o666); err != nil {
-				return err
-			}
-		}
-		spec, _ := json.MarshalIndent(Task{
+		}, spec: Task{
 			Test:    "PYTHONDONTWRITEBYTECODE=1 python3 -m unittest test_prog 2>&1",
 			Heldout: "PYTHONDONTWRITEBYTECODE=1 python3 -m unittest heldout_prog 2>&1",
-		}, "", "  ")
-		if err := os.WriteFile(filepath.Join(dir, t.name, "task.json"), spec, 0o666); err != nil {
+		}})
+	}
+	for _, t := range goTasks {
+		buggy, err := inject(t.name, t.src, t.bug)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, suiteTask{name: t.name, path: "prog.go", fixed: goSource(t.src), files: map[string]string{
+			"go.mod":          "module example.com/prog\n\ngo 1.22\n",
+			"prog.go":         goSource(buggy),
+			"prog_test.go":    goTestFile(t.fn, t.tests, false),
+			"heldout_test.go": goTestFile(t.fn, t.heldout, true),
+		}, spec: goTaskSpec})
+	}
+	return out, nil
+}
+
+// WriteBuiltinTasks writes the built-in suite into dir: small programs in
+// Python and Go (standard library only), each with one injected bug of a
+// kind the mutate proposer can undo in one edit (a flipped comparison or
+// operator, a constant off by one, a swapped argument, a duplicated or
+// dropped line), the tests a user would have, and held-out tests. Python
+// tasks test with unittest, Go tasks with go test -json (held-out tests
+// behind the "heldout" build tag). It is small, and its bugs are of the
+// kinds the mutate proposer knows: results on it say how the search
+// behaves and what it costs, not how it does on real bugs.
+func WriteBuiltinTasks(dir string) error {
+	suite, err := builtinSuite()
+	if err != nil {
+		return err
+	}
+	for _, t := range suite {
+		if err := writeSuiteTask(dir, t, t.files); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func writeSuiteTask(dir string, t suiteTask, files map[string]string) error {
+	repo := filepath.Join(dir, t.name, "repo")
+	if err := os.MkdirAll(repo, 0o777); err != nil {
+		return err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(content), 0o666); err != nil {
+			return err
+		}
+	}
+	spec, _ := json.MarshalIndent(t.spec, "", "  ")
+	return os.WriteFile(filepath.Join(dir, t.name, "task.json"), spec, 0o666)
 }

@@ -34,7 +34,7 @@ func mctsCommand() *cli.Command {
 			{
 				Name:      "run",
 				Usage:     "search for edits that make the tests pass; results go to refs/heads/mcts/<run>/",
-				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--json]",
+				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--backend helios|git] [--json]",
 				Flags: append([]cli.Flag{storeFlag, jsonFlag, quietFlag,
 					&cli.StringFlag{Name: "ref", Value: "main", Usage: "ref or state ID to start from"},
 					&cli.StringFlag{Name: "test", Required: true, Usage: "test command, run with sh -c in a scratch checkout"},
@@ -76,6 +76,7 @@ func searchFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "widen-alpha", Value: mcts.DefaultSelection.WidenAlpha, Usage: "progressive widening exponent"},
 		&cli.IntFlag{Name: "max-depth", Value: mcts.DefaultSelection.MaxDepth, Usage: "most edit steps stacked on the base"},
 		&cli.BoolFlag{Name: "keep-going", Usage: "search on after a state passes every test"},
+		&cli.StringFlag{Name: "backend", Value: "helios", Usage: "state store: helios, or git (the baseline: --store is then a git repository, --ref a revision)"},
 	}
 }
 
@@ -98,7 +99,10 @@ func searchConfig(c *cli.Context) (mcts.Config, string, mcts.ProposerOptions, er
 		return mcts.Config{}, "", mcts.ProposerOptions{}, fmt.Errorf("mcts: unknown --algorithm %q (uct, puct)", c.String("algorithm"))
 	}
 	cfg := mcts.Config{Iterations: c.Int("iterations"), TimeBudget: c.Duration("time-budget"), Workers: c.Int("workers"),
-		Seed: c.Uint64("seed"), Selection: sel, KeepGoing: c.Bool("keep-going")}
+		Seed: c.Uint64("seed"), Selection: sel, KeepGoing: c.Bool("keep-going"), Backend: c.String("backend")}
+	if b := cfg.Backend; b != "helios" && b != "git" {
+		return mcts.Config{}, "", mcts.ProposerOptions{}, fmt.Errorf("mcts: unknown --backend %q (helios, git)", b)
+	}
 	if c.IsSet("time-budget") && !c.IsSet("iterations") {
 		cfg.Iterations = 0
 	}
@@ -115,7 +119,11 @@ func mctsOptionsFrom(c *cli.Context) (mctsOptions, error) {
 	cfg.Top = c.Int("top")
 	cfg.Run = c.String("run")
 	cfg.Test = eval.Config{Command: c.String("test"), Timeout: c.Duration("test-timeout"), JUnit: c.String("junit"), Dir: c.String("scratch")}
-	return mctsOptions{store: c.String("store"), ref: c.String("ref"), json: c.Bool("json"), quiet: c.Bool("quiet"),
+	store := c.String("store")
+	if cfg.Backend == "git" && !c.IsSet("store") {
+		store = "." // the git repository the command runs in
+	}
+	return mctsOptions{store: store, ref: c.String("ref"), json: c.Bool("json"), quiet: c.Bool("quiet"),
 		seeded: c.IsSet("seed"), cfg: cfg, proposer: prop, popts: po}, nil
 }
 
@@ -126,14 +134,33 @@ func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error
 	if !o.seeded {
 		o.cfg.Seed = rand.Uint64() >> 1
 	}
-	s, err := openExclusive(o.store, false, stderr)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	base, err := s.ResolveState(o.ref)
-	if err != nil {
-		return err
+	var (
+		st   mcts.Store
+		base objstore.ID
+	)
+	baseName := func() string { return base.String() }
+	if o.cfg.Backend == "git" {
+		g, err := mcts.OpenGit(o.store)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		g.Author = currentUser()
+		if base, err = g.Resolve(o.ref); err != nil {
+			return err
+		}
+		st = g
+		baseName = func() string { return g.StateName(base) }
+	} else {
+		s, err := openExclusive(o.store, false, stderr)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if base, err = s.ResolveState(o.ref); err != nil {
+			return err
+		}
+		st = mcts.Objstore{Store: s, Author: currentUser()}
 	}
 	o.popts.Stderr = stderr
 	p, err := mcts.NewProposer(o.proposer, o.popts)
@@ -147,12 +174,12 @@ func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error
 	if !o.quiet {
 		o.cfg.Progress = stderr
 	}
-	search, err := mcts.NewSearch(mcts.Objstore{Store: s, Author: currentUser()}, o.cfg)
+	search, err := mcts.NewSearch(st, o.cfg)
 	if err != nil {
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintf(stderr, "mcts: searching from %v with seed %d, %d workers, proposer %s\n", base, o.cfg.Seed, max(o.cfg.Workers, 1), o.proposer)
+		fmt.Fprintf(stderr, "mcts: searching from %s with seed %d, %d workers, proposer %s, backend %s\n", baseName(), o.cfg.Seed, max(o.cfg.Workers, 1), o.proposer, o.cfg.Backend)
 	}
 	r, err := search.Run(ctx)
 	if err != nil {
@@ -174,15 +201,19 @@ func printReport(w io.Writer, r *mcts.Report) {
 	}
 	fmt.Fprintf(w, "mcts run %s (seed %d): %s, best score %.3f (base %.3f), %d iterations, %d evaluations, %.1fs, stop: %s\n",
 		r.Run, r.Seed, verdict, r.BestScore, r.BaseScore, r.Iterations, r.Evaluations, r.ElapsedS, r.Stop)
-	fmt.Fprintf(w, "%s %v\n", r.BestRef, r.BestState)
+	if r.BestCommit != "" {
+		fmt.Fprintf(w, "%s %s\n", r.BestRef, r.BestCommit)
+	} else {
+		fmt.Fprintf(w, "%s %v\n", r.BestRef, r.BestState)
+	}
 	for _, e := range r.BestEdits {
 		fmt.Fprintf(w, "    %s\n", e)
 	}
 	for _, t := range r.Top {
 		fmt.Fprintf(w, "%s %.3f %s\n", t.Ref, t.Score, strings.Join(t.Edits, "; "))
 	}
-	fmt.Fprintf(w, "time: propose %.3fs, switch %.3fs, test %.3fs, store %.3fs, search %.3fs; %.2f ms/iteration outside the tests, %.1f iterations/s\n",
-		r.Time.ProposeS, r.Time.SwitchS, r.Time.TestS, r.Time.StoreS, r.Time.SearchS, r.OverheadMSPer, r.ItersPerS)
+	fmt.Fprintf(w, "time: setup %.3fs, propose %.3fs, switch %.3fs, test %.3fs, score %.3fs, store %.3fs, search %.3fs, results %.3fs; %.2f ms/iteration outside the tests, %.1f iterations/s\n",
+		r.Time.SetupS, r.Time.ProposeS, r.Time.SwitchS, r.Time.TestS, r.Time.ScoreS, r.Time.StoreS, r.Time.SearchS, r.Time.ResultsS, r.OverheadMSPer, r.ItersPerS)
 }
 
 func mctsABCommand() *cli.Command {

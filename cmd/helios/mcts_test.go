@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func TestMCTSAB(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(task, "repo", "heldout.sh"), []byte(". ./lib.sh\n[ \"$(sum_to 4)\" = 10 ]\n"), 0o644)
 	os.WriteFile(filepath.Join(task, "task.json"), []byte(`{"test": "sh test.sh", "heldout": "sh heldout.sh"}`), 0o644)
-	out, stderr, err := run(t, "mcts", "ab", "--tasks", filepath.Join(dir, "tasks"), "--a", "--iterations 60", "--b", "--iterations 60 --algorithm puct", "--json")
+	out, stderr, err := run(t, "mcts", "ab", "--tasks", filepath.Join(dir, "tasks"), "--a", "--iterations 60", "--b", "--iterations 60 --backend git", "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -114,8 +115,72 @@ func TestMCTSAB(t *testing.T) {
 	if rep.Pairs != 1 || rep.A.Verified != 1 || rep.B.Verified != 1 || rep.Both != 1 || rep.SignP != 1 {
 		t.Errorf("report: %+v", rep)
 	}
+	// The same seed, the same search on either backend.
+	if len(rep.Trials) != 2 || rep.Trials[0].Iters != rep.Trials[1].Iters || rep.Trials[0].Evals != rep.Trials[1].Evals {
+		t.Errorf("helios and git trials differ: %+v", rep.Trials)
+	}
 	out, _, err = run(t, "mcts", "ab", "--tasks", filepath.Join(dir, "tasks"), "--a", "--iterations 1", "--b", "--iterations 60", "-q")
 	if err != nil || !strings.Contains(out, "1 tasks × 1 seeds = 1 pairs") || !strings.Contains(out, "sign test") {
 		t.Errorf("text: %v\n%s", err, out)
+	}
+}
+
+// TestMCTSRunGitBackend: the same command on a real git repository with
+// --backend git; the fix comes back as refs/heads/mcts/<run>/best in that
+// repository, and the user's worktree and index are left alone.
+func TestMCTSRunGitBackend(t *testing.T) {
+	repo := t.TempDir()
+	for p, c := range mcts.ExampleProject() {
+		os.WriteFile(filepath.Join(repo, p), []byte(c), 0o644)
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", "buggy")
+	head := strings.TrimSpace(git("rev-parse", "HEAD"))
+	out, stderr, err := run(t, "mcts", "run", "--backend", "git", "--store", repo, "--ref", "HEAD", "--test", "sh test.sh",
+		"--workers", "1", "--seed", "11", "--iterations", "60", "--run", "fix", "--json")
+	if err != nil {
+		t.Fatalf("mcts run --backend git: %v\n%s", err, stderr)
+	}
+	var r mcts.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !r.Solved || r.Backend != "git" || len(r.BestCommit) != 40 || r.Seed != 11 {
+		t.Fatalf("report: %+v", r)
+	}
+	if got := strings.TrimSpace(git("rev-parse", "refs/heads/mcts/fix/best")); got != r.BestCommit {
+		t.Errorf("best ref: got %s, want %s", got, r.BestCommit)
+	}
+	if lib := git("show", "mcts/fix/best:lib.sh"); !strings.Contains(lib, "$((i <= n))") {
+		t.Errorf("best lib.sh:\n%s", lib)
+	}
+	if parent := strings.TrimSpace(git("rev-parse", "mcts/fix/best^")); parent != head {
+		t.Errorf("best's parent: got %s, want HEAD %s", parent, head)
+	}
+	if st := git("status", "--porcelain"); st != "" || strings.TrimSpace(git("rev-parse", "HEAD")) != head {
+		t.Errorf("the worktree changed:\n%s", st)
+	}
+	git("fsck", "--strict")
+	out, _, err = run(t, "mcts", "run", "--backend", "git", "--store", repo, "--test", "sh test.sh", "--seed", "1", "--ref", "HEAD")
+	if err != nil || !strings.Contains(out, "solved") {
+		t.Errorf("text run: %v\n%s", err, out)
+	}
+	if _, _, err := run(t, "mcts", "run", "--backend", "svn", "--store", repo, "--test", "sh test.sh"); err == nil {
+		t.Error("--backend svn accepted")
+	}
+	if _, _, err := run(t, "mcts", "run", "--backend", "git", "--store", t.TempDir(), "--test", "sh test.sh"); err == nil {
+		t.Error("--backend git on a directory that is not a repository succeeded")
 	}
 }

@@ -63,11 +63,12 @@ type Result struct {
 	// Output is what a proposer should read: the failing tests' output, or
 	// the tail of the command's output.
 	Output string
-	// Switch and Test are the time spent moving the checkout and running
-	// the command; zero for a cached result.
-	Switch, Test time.Duration
-	Cached       bool
-	complete     bool
+	// Switch, Test and Score are the time spent moving the checkout,
+	// running the command, and reading its output into the reward; zero
+	// for a cached result.
+	Switch, Test, Score time.Duration
+	Cached              bool
+	complete            bool
 }
 
 type cacheKey struct {
@@ -154,7 +155,7 @@ func (e *Evaluator) Eval(ctx context.Context, worker int, state, tree objstore.I
 		e.hits++
 		e.mu.Unlock()
 		c := *r
-		c.Cached, c.Switch, c.Test = true, 0, 0
+		c.Cached, c.Switch, c.Test, c.Score = true, 0, 0, 0
 		return &c, nil
 	}
 	e.mu.Unlock()
@@ -178,6 +179,7 @@ func (e *Evaluator) Eval(ctx context.Context, worker int, state, tree objstore.I
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	r := &Result{Tree: tree, ExitCode: code, TimedOut: timedOut, Switch: switchTime, Test: testTime}
 	var rep Report
 	var parsed bool
@@ -194,6 +196,7 @@ func (e *Evaluator) Eval(ctx context.Context, worker int, state, tree objstore.I
 	first := e.first
 	e.mu.Unlock()
 	e.score(r, rep, parsed, out, first)
+	r.Score = time.Since(t1)
 	e.mu.Lock()
 	if e.first == nil {
 		e.first = r

@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
@@ -68,11 +67,17 @@ func parseGoJSON(out []byte) (Report, bool) {
 	pkgFailed := map[string]bool{}
 	pkgTestFailed := map[string]bool{}
 	events := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	var extra strings.Builder
-	for sc.Scan() {
-		line := sc.Bytes()
+	for rest := out; len(rest) > 0; {
+		// The whole output is in memory: cut lines out of it (a Scanner
+		// would allocate its buffer on every parse).
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) == 0 || line[0] != '{' {
 			if len(bytes.TrimSpace(line)) > 0 {
 				extra.Write(line) // build errors printed outside the stream

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Ref is a file:line reference found in test output.
@@ -122,8 +123,32 @@ func prefixes(w string) []string {
 	return out
 }
 
+// defNames memoizes defName: the search ranks the same lines for node
+// after node, and the regular expression is most of the ranking's cost.
+var defNames struct {
+	sync.Mutex
+	m map[string]string
+}
+
 // defName returns the function a line defines, or "".
 func defName(line string) string {
+	defNames.Lock()
+	name, ok := defNames.m[line]
+	defNames.Unlock()
+	if ok {
+		return name
+	}
+	name = defNameUncached(line)
+	defNames.Lock()
+	if defNames.m == nil || len(defNames.m) >= 1<<16 {
+		defNames.m = map[string]string{}
+	}
+	defNames.m[line] = name
+	defNames.Unlock()
+	return name
+}
+
+func defNameUncached(line string) string {
 	m := defRE.FindStringSubmatch(line)
 	if m == nil {
 		return ""
