@@ -41,8 +41,9 @@ import (
 // duplicated: their content is the store blob (chunked and deduplicated).
 //
 // Entries are written in the same atomic batch as the objects and refs they
-// describe (Writer.CommitGit), so a crash leaves no mapping without its
-// objects. GC deletes the 'o' and 'i' entries of the objects it deletes
+// describe (Writer.CommitGit), or, for object entries, ahead of the commit
+// and after their objects (Writer.WriteGitObjects, how a big push bulk
+// loads its mapping), so a crash leaves no mapping without its objects. GC deletes the 'o' and 'i' entries of the objects it deletes
 // (gc.go); tag entries, which name no store object, stay, and ref entries
 // go with their refs. An entry can still outlive its object between a
 // crash and the next gc, which GitLookup checks.
@@ -259,17 +260,18 @@ func (s *Store) GitRefs(prefix string) ([]GitRef, error) {
 // them in the same atomic batch as the objects and ref updates they go
 // with. Not safe for concurrent use.
 type GitBatch struct {
-	b       Batch
+	objs    Batch             // object entries
+	b       Batch             // ref entries
 	reverse map[string][]byte // reverse key → oid, written only where absent
 }
 
 // Len is the number of entries collected.
-func (g *GitBatch) Len() int { return g.b.Len() + len(g.reverse) }
+func (g *GitBatch) Len() int { return g.objs.Len() + g.b.Len() + len(g.reverse) }
 
 // PutObject records that git object oid maps to o. The reverse entry
 // (store ID → oid) is written too unless one already exists.
 func (g *GitBatch) PutObject(oid GitOID, o GitObject) {
-	g.b.Put(gitObjKey(oid), encodeGitObject(o))
+	g.objs.Put(gitObjKey(oid), encodeGitObject(o))
 	if k := o.Type.storeKind(); k != 0 {
 		if g.reverse == nil {
 			g.reverse = make(map[string][]byte)
@@ -300,10 +302,11 @@ func (g *GitBatch) DeleteRef(name string) { g.b.Delete(gitRefKeyOf(name)) }
 func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 	w.extra.Reset()
 	if g != nil {
+		w.extra.ops = append(w.extra.ops, g.objs.ops...)
 		w.extra.ops = append(w.extra.ops, g.b.ops...)
-		w.extra.size += g.b.size
+		w.extra.size += g.objs.size + g.b.size
 		if len(g.reverse) > 0 {
-			if err := w.addReverse(g.reverse); err != nil {
+			if err := w.addReverse(g.reverse, &w.extra); err != nil {
 				return err
 			}
 		}
@@ -315,9 +318,43 @@ func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 	return err
 }
 
-// addReverse queues the reverse entries that are not stored yet, asking
+// WriteGitObjects writes the object entries of g (PutObject, and their
+// reverse entries) ahead of the commit, after the objects put through w so
+// far, and drops them from g, which keeps its ref entries for CommitGit.
+// Like flushed objects, the entries are then stored but name only
+// unreferenced objects until a commit moves a ref to them; a later push
+// that finds them (GitLookup) does not store those objects again, and gc
+// deletes them with their objects. A big push writes its mapping this way
+// so that it goes to the KV in bulk (Ingester) rather than through the
+// commit's log write.
+func (w *Writer) WriteGitObjects(g *GitBatch) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w.s.gcMu.RLock()
+	defer w.s.gcMu.RUnlock()
+	if g.objs.Len() > 0 {
+		if err := w.writeObjects(&g.objs); err != nil {
+			return fmt.Errorf("objstore: write git mapping: %w", err)
+		}
+		g.objs = Batch{}
+	}
+	if len(g.reverse) > 0 {
+		var b Batch
+		if err := w.addReverse(g.reverse, &b); err != nil {
+			return err
+		}
+		if err := w.writeObjects(&b); err != nil {
+			return fmt.Errorf("objstore: write git mapping: %w", err)
+		}
+		g.reverse = nil
+	}
+	return nil
+}
+
+// addReverse adds to b the reverse entries that are not stored yet, asking
 // the KV about all of them at once.
-func (w *Writer) addReverse(rev map[string][]byte) error {
+func (w *Writer) addReverse(rev map[string][]byte, b *Batch) error {
 	keys := make([][]byte, 0, len(rev))
 	for k := range rev {
 		keys = append(keys, []byte(k))
@@ -344,7 +381,7 @@ func (w *Writer) addReverse(rev map[string][]byte) error {
 	}
 	for i, k := range keys {
 		if !present[i] {
-			w.extra.Put(k, rev[string(k)])
+			b.Put(k, rev[string(k)])
 		}
 	}
 	return nil

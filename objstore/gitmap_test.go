@@ -227,3 +227,57 @@ func TestGCSweepsGitMap(t *testing.T) {
 		t.Errorf("reverse entry of a collected state survived: %v", err)
 	}
 }
+
+// WriteGitObjects stores the object entries ahead of the commit, after the
+// objects they map, keeps a reverse entry already stored, and leaves the
+// ref entries to CommitGit. A big batch goes through Ingest.
+func TestWriteGitObjectsAhead(t *testing.T) {
+	kv := objstore.NewMemKV()
+	s := newStore(t, kv)
+	w := s.NewWriter()
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "x", Mode: objstore.ModeFile, ID: blob}}})
+	state, _ := w.PutState(&objstore.State{Root: tree})
+	var first objstore.GitBatch
+	first.PutObject(oidOf(1), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+	if err := s.NewWriter().CommitGit(&first); err != nil {
+		t.Fatal(err)
+	}
+	var g objstore.GitBatch
+	g.PutObject(oidOf(2), objstore.GitObject{Type: objstore.GitBlob, ID: blob}) // same blob, second oid
+	g.PutObject(oidOf(3), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: bytes.Repeat([]byte("t"), objstore.IngestBytes)})
+	g.PutObject(oidOf(4), objstore.GitObject{Type: objstore.GitCommit, ID: state, Raw: []byte("c")})
+	g.SetRef("refs/heads/x", oidOf(4), state)
+	if err := w.WriteGitObjects(&g); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []byte{2, 3, 4} {
+		if _, ok, err := s.GitLookup(oidOf(b)); err != nil || !ok {
+			t.Errorf("GitLookup(%v) = %v, %v after WriteGitObjects, want its objects there", oidOf(b), ok, err)
+		}
+	}
+	if oid, err := s.GitOID(objstore.KindBlob, blob); err != nil || oid != oidOf(1) {
+		t.Errorf("reverse entry of the blob = %v, %v, want the first oid %v", oid, err, oidOf(1))
+	}
+	if oid, err := s.GitOID(objstore.KindTree, tree); err != nil || oid != oidOf(3) {
+		t.Errorf("reverse entry of the tree = %v, %v", oid, err)
+	}
+	if _, err := s.GitRef("refs/heads/x"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("ref entry written ahead of the commit: %v", err)
+	}
+	if g.Len() != 1 {
+		t.Errorf("batch holds %d entries after WriteGitObjects, want the ref's 1", g.Len())
+	}
+	if err := w.CommitGit(&g, objstore.RefUpdate{Name: "refs/heads/x", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GitRef("refs/heads/x"); err != nil || r.OID != oidOf(4) {
+		t.Fatalf("GitRef = %+v, %v", r, err)
+	}
+	if rep, err := s.Fsck(context.Background(), true); err != nil || !rep.Clean() {
+		t.Errorf("fsck: %+v, %v", rep, err)
+	}
+	if kv.Ingests != 1 {
+		t.Errorf("%d ingests, want the big object entries in 1", kv.Ingests)
+	}
+}

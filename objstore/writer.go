@@ -257,13 +257,26 @@ func (w *Writer) Flush() error {
 		return err
 	}
 	if b.Len() > 0 {
-		if err := w.s.kv.Write(&b, w.s.opts.Durable); err != nil {
+		if err := w.writeObjects(&b); err != nil {
 			return fmt.Errorf("objstore: write objects: %w", err)
 		}
 	}
 	w.afterWrite(n, b.Size())
 	w.resetObjects()
 	return nil
+}
+
+// IngestBytes is the batch size from which Flush hands objects to a KV that
+// can ingest them (Ingester) instead of writing them through its log.
+const IngestBytes = 4 << 20
+
+// writeObjects writes a batch of objects: a big one by ingestion when the
+// KV can, else as one Write.
+func (w *Writer) writeObjects(b *Batch) error {
+	if in, ok := w.s.kv.(Ingester); ok && b.Size() >= IngestBytes {
+		return in.Ingest(b)
+	}
+	return w.s.kv.Write(b, w.s.opts.Durable)
 }
 
 // Commit writes the remaining objects and applies the ref updates in one

@@ -19,9 +19,12 @@ import (
 // store is open for writing, so this process is its only writer and the
 // values cannot move under it); then the objects the store lacks are read,
 // blobs stored as they arrive, trees and commits converted once all are
-// in (children before parents); then one Writer.CommitGit applies the
-// accepted updates, their git values and the new mapping entries by
-// compare-and-swap on the states the refs held.
+// in (children before parents); then the new mapping entries are written
+// after all objects (Writer.WriteGitObjects: in bulk, durable, still
+// unreferenced), and one Writer.CommitGit applies the accepted updates and
+// their git values by compare-and-swap on the states the refs held. Objects
+// go out in batches of 64 MiB, which a RocksDB store ingests as table
+// files: no log write, memory table or compaction during the push.
 func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
 	if err := r.ensure(true); err != nil {
 		return nil, err
@@ -64,7 +67,11 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	if opts.DryRun {
 		return results, nil
 	}
-	c := &pushConv{r: r, s: s, w: s.NewWriter(), known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
+	w := s.NewWriter()
+	// A big push writes objects in big batches, which the store can bulk
+	// load (objstore.Ingester) with few files and no compaction during it.
+	w.FlushBytes = 64 << 20
+	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
 	defer c.w.Abort()
 	if err := c.receive(ctx, objects); err != nil {
 		return nil, err
@@ -92,6 +99,15 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 		return atomicFail(results), nil
 	}
 	r.pushed = true
+	// The objects' mapping goes ahead of the commit, in bulk.
+	objs := &objstore.GitBatch{}
+	for _, m := range c.objs {
+		objs.PutObject(m.oid, m.o)
+	}
+	c.objs = nil
+	if err := c.w.WriteGitObjects(objs); err != nil {
+		return nil, fmt.Errorf("storeremote: push: %w", err)
+	}
 	for {
 		err := c.w.CommitGit(c.batch(updates, refUpdates, idx), refUpdates...)
 		var conflict *objstore.RefConflictError

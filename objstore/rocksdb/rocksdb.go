@@ -25,9 +25,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helios-vcs/helios/objstore"
@@ -40,6 +44,7 @@ var (
 	_ objstore.Compactor   = (*KV)(nil)
 	_ objstore.Statser     = (*KV)(nil)
 	_ objstore.MultiHaser  = (*KV)(nil)
+	_ objstore.Ingester    = (*KV)(nil)
 )
 
 // ErrLocked is returned by Open when another process holds the database's
@@ -62,12 +67,17 @@ type Options struct {
 
 // KV is a RocksDB database. It is safe for concurrent use.
 type KV struct {
+	dir      string
 	db       *grocksdb.DB
 	opts     *grocksdb.Options
 	bbto     *grocksdb.BlockBasedTableOptions
 	ro       *grocksdb.ReadOptions
 	wo, wso  *grocksdb.WriteOptions
 	readOnly bool
+	// ingestOpts are opts with LZ4 at every level, for the files Ingest
+	// writes (SstFileWriter would use the bottommost ZSTD).
+	ingestOpts *grocksdb.Options
+	ingested   atomic.Uint64 // names the table files Ingest writes
 
 	mu     sync.RWMutex // guards closed against Close racing other calls
 	closed bool
@@ -126,8 +136,14 @@ func Open(dir string, o Options) (*KV, error) {
 	}
 	wso := grocksdb.NewDefaultWriteOptions()
 	wso.SetSync(true)
+	if !o.ReadOnly {
+		removeIngestLeftovers(dir)
+	}
+	io := grocksdb.NewDefaultOptions()
+	io.SetCompression(grocksdb.LZ4Compression)
+	io.SetBlockBasedTableFactory(bbto)
 	return &KV{
-		db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
+		dir: dir, db: db, ingestOpts: io, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
 		ro: grocksdb.NewDefaultReadOptions(),
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
@@ -265,6 +281,79 @@ func encodeBatch(b *objstore.Batch) []byte {
 		rep = append(rep, op.Value...)
 	}
 	return rep
+}
+
+// ingestPrefix starts the names of the table files Ingest writes in the
+// database directory before RocksDB takes them over. RocksDB ignores names
+// it did not make; a file left by a crash between the write and the
+// ingestion is removed by the next writable Open.
+const ingestPrefix = "helios-ingest-"
+
+func removeIngestLeftovers(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ingestPrefix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// Ingest writes the puts of b, sorted, into one table file with RocksDB's
+// SstFileWriter (the database's table options: Bloom filters, block size,
+// compression) and ingests it (IngestExternalFile, the file moved into the
+// database). The file and its directory are synced before the MANIFEST
+// names it, and the MANIFEST write is synced: the puts are durable when
+// Ingest returns, whatever the write-ahead log settings. An ingestion is
+// atomic: after a crash the file is either part of the database or not.
+func (k *KV) Ingest(b *objstore.Batch) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if err := k.check(); err != nil {
+		return err
+	}
+	if k.readOnly {
+		return errors.New("rocksdb: ingest into a read-only store")
+	}
+	ops := slices.Clone(b.Ops())
+	for _, op := range ops {
+		if op.Delete {
+			return errors.New("rocksdb: ingest: batch holds a delete")
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(ops, func(a, b objstore.BatchOp) int { return bytes.Compare(a.Key, b.Key) })
+	path := filepath.Join(k.dir, fmt.Sprintf("%s%d-%d.sst", ingestPrefix, os.Getpid(), k.ingested.Add(1)))
+	env := grocksdb.NewDefaultEnvOptions()
+	defer env.Destroy()
+	w := grocksdb.NewSSTFileWriter(env, k.ingestOpts)
+	defer w.Destroy()
+	if err := w.Open(path); err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	defer os.Remove(path) // moved into the database on success
+	for i, op := range ops {
+		if i+1 < len(ops) && bytes.Equal(op.Key, ops[i+1].Key) {
+			continue // the last put of a key wins
+		}
+		if err := w.Put(op.Key, op.Value); err != nil {
+			return fmt.Errorf("rocksdb: ingest: %w", err)
+		}
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	io := grocksdb.NewDefaultIngestExternalFileOptions()
+	defer io.Destroy()
+	io.SetMoveFiles(true)
+	if err := k.db.IngestExternalFile([]string{path}, io); err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	return nil
 }
 
 // MultiHas looks up many keys in one call.
@@ -429,6 +518,7 @@ func (k *KV) Close() error {
 	k.wo.Destroy()
 	k.wso.Destroy()
 	k.opts.Destroy()
+	k.ingestOpts.Destroy()
 	k.bbto.Destroy()
 	return nil
 }
