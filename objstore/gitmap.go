@@ -41,8 +41,8 @@ import (
 // duplicated: their content is the store blob (chunked and deduplicated).
 //
 // Entries are written in the same atomic batch as the objects and refs they
-// describe (Writer.CommitGit), or, for object entries, ahead of the commit
-// and after their objects (Writer.WriteGitObjects, how a big push bulk
+// describe (Writer.CommitGit), or, for object entries, with or after their
+// objects ahead of the commit (Writer.PutGitObject, how a big push bulk
 // loads its mapping), so a crash leaves no mapping without its objects. GC deletes the 'o' and 'i' entries of the objects it deletes
 // (gc.go); tag entries, which name no store object, stay, and ref entries
 // go with their refs. An entry can still outlive its object between a
@@ -260,18 +260,17 @@ func (s *Store) GitRefs(prefix string) ([]GitRef, error) {
 // them in the same atomic batch as the objects and ref updates they go
 // with. Not safe for concurrent use.
 type GitBatch struct {
-	objs    Batch             // object entries
-	b       Batch             // ref entries
+	b       Batch
 	reverse map[string][]byte // reverse key → oid, written only where absent
 }
 
 // Len is the number of entries collected.
-func (g *GitBatch) Len() int { return g.objs.Len() + g.b.Len() + len(g.reverse) }
+func (g *GitBatch) Len() int { return g.b.Len() + len(g.reverse) }
 
 // PutObject records that git object oid maps to o. The reverse entry
 // (store ID → oid) is written too unless one already exists.
 func (g *GitBatch) PutObject(oid GitOID, o GitObject) {
-	g.objs.Put(gitObjKey(oid), encodeGitObject(o))
+	g.b.Put(gitObjKey(oid), encodeGitObject(o))
 	if k := o.Type.storeKind(); k != 0 {
 		if g.reverse == nil {
 			g.reverse = make(map[string][]byte)
@@ -302,11 +301,10 @@ func (g *GitBatch) DeleteRef(name string) { g.b.Delete(gitRefKeyOf(name)) }
 func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 	w.extra.Reset()
 	if g != nil {
-		w.extra.ops = append(w.extra.ops, g.objs.ops...)
 		w.extra.ops = append(w.extra.ops, g.b.ops...)
-		w.extra.size += g.objs.size + g.b.size
+		w.extra.size += g.b.size
 		if len(g.reverse) > 0 {
-			if err := w.addReverse(g.reverse, &w.extra); err != nil {
+			if err := w.addReverse(g.reverse); err != nil {
 				return err
 			}
 		}
@@ -318,43 +316,28 @@ func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 	return err
 }
 
-// WriteGitObjects writes the object entries of g (PutObject, and their
-// reverse entries) ahead of the commit, after the objects put through w so
-// far, and drops them from g, which keeps its ref entries for CommitGit.
-// Like flushed objects, the entries are then stored but name only
-// unreferenced objects until a commit moves a ref to them; a later push
-// that finds them (GitLookup) does not store those objects again, and gc
-// deletes them with their objects. A big push writes its mapping this way
-// so that it goes to the KV in bulk (Ingester) rather than through the
-// commit's log write.
-func (w *Writer) WriteGitObjects(g *GitBatch) error {
-	if err := w.Flush(); err != nil {
-		return err
+// PutGitObject queues the mapping entry of git object oid, whose store
+// object was put through w before (or is stored), and its reverse entry
+// unless one is stored. The entries go out with the next flush, in the
+// same batch as that object or after it: like a flushed object they are
+// stored but unreferenced until a commit moves a ref to what they map; a
+// later push that finds them (GitLookup) does not store those objects
+// again, and gc deletes them with their objects. This is how a big push
+// writes its mapping in bulk, along with its objects (Ingester), instead
+// of in the commit's log write.
+func (w *Writer) PutGitObject(oid GitOID, o GitObject) {
+	v := encodeGitObject(o)
+	w.pending = append(w.pending, pendingObj{key: gitObjKey(oid), value: v, git: gitObjEntry})
+	w.size += 22 + len(v)
+	if k := o.Type.storeKind(); k != 0 {
+		w.pending = append(w.pending, pendingObj{key: gitRevKey(k, o.ID), value: bytes.Clone(oid[:]), git: gitRevEntry})
+		w.size += 35 + len(oid)
 	}
-	w.s.gcMu.RLock()
-	defer w.s.gcMu.RUnlock()
-	if g.objs.Len() > 0 {
-		if err := w.writeObjects(&g.objs); err != nil {
-			return fmt.Errorf("objstore: write git mapping: %w", err)
-		}
-		g.objs = Batch{}
-	}
-	if len(g.reverse) > 0 {
-		var b Batch
-		if err := w.addReverse(g.reverse, &b); err != nil {
-			return err
-		}
-		if err := w.writeObjects(&b); err != nil {
-			return fmt.Errorf("objstore: write git mapping: %w", err)
-		}
-		g.reverse = nil
-	}
-	return nil
 }
 
-// addReverse adds to b the reverse entries that are not stored yet, asking
+// addReverse queues the reverse entries that are not stored yet, asking
 // the KV about all of them at once.
-func (w *Writer) addReverse(rev map[string][]byte, b *Batch) error {
+func (w *Writer) addReverse(rev map[string][]byte) error {
 	keys := make([][]byte, 0, len(rev))
 	for k := range rev {
 		keys = append(keys, []byte(k))
@@ -381,7 +364,7 @@ func (w *Writer) addReverse(rev map[string][]byte, b *Batch) error {
 	}
 	for i, k := range keys {
 		if !present[i] {
-			b.Put(k, rev[string(k)])
+			w.extra.Put(k, rev[string(k)])
 		}
 	}
 	return nil

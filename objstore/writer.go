@@ -19,7 +19,16 @@ type pendingObj struct {
 	kind       Kind
 	id         ID
 	tree       *Tree // decoded, for the L1 cache once written
+	// git marks a git mapping entry (PutGitObject), not an object: an
+	// object entry (gitObjEntry), written as is, or a reverse entry
+	// (gitRevEntry), written only where none is stored.
+	git uint8
 }
+
+const (
+	gitObjEntry = 1 + iota
+	gitRevEntry
+)
 
 // Writer stores objects and then moves refs to them. Objects collect in
 // memory and are written when they grow past FlushBytes (objects before
@@ -185,13 +194,14 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 	if len(w.pending) == 0 {
 		return 0, nil
 	}
-	// Only blobs and chunks are looked up: a new tree or state after an
-	// edit almost never exists already, and writing one again is harmless
-	// (same key, same bytes), while a lookup costs more than the write.
+	// Only blobs, chunks and git reverse entries are looked up: a new tree
+	// or state after an edit almost never exists already, and writing one
+	// again is harmless (same key, same bytes), while a lookup costs more
+	// than the write. A reverse entry is written only where none is.
 	var keys [][]byte
 	var idx []int
 	for i := range w.pending {
-		if k := w.pending[i].kind; k == KindBlob || k == KindChunk {
+		if p := &w.pending[i]; p.git == gitRevEntry || p.git == 0 && (p.kind == KindBlob || p.kind == KindChunk) {
 			keys = append(keys, w.pending[i].key)
 			idx = append(idx, i)
 		}
@@ -215,11 +225,23 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 		present[i] = found[j]
 	}
 	var tiered []*pendingObj
+	var revs map[string]bool // reverse entries in this batch: the first wins
 	for i := range w.pending {
 		if present[i] {
 			continue
 		}
-		objects++
+		if p := &w.pending[i]; p.git == gitRevEntry {
+			if revs[string(p.key)] {
+				continue
+			}
+			if revs == nil {
+				revs = map[string]bool{}
+			}
+			revs[string(p.key)] = true
+		}
+		if w.pending[i].git == 0 {
+			objects++
+		}
 		if p := &w.pending[i]; p.key[0] == prefixTierChunk {
 			tiered = append(tiered, p)
 		} else {
