@@ -74,14 +74,17 @@ type KV struct {
 	ro       *grocksdb.ReadOptions
 	wo, wso  *grocksdb.WriteOptions
 	readOnly bool
-	// ingestOpts are opts with LZ4 at every level, for the files Ingest
-	// writes (SstFileWriter would use the bottommost ZSTD).
-	ingestOpts *grocksdb.Options
-	ingested   atomic.Uint64 // names the table files Ingest writes
+	ingested atomic.Uint64 // names the table files Ingest writes
 
 	mu     sync.RWMutex // guards closed against Close racing other calls
 	closed bool
 }
+
+// Table options of the database and of the files Ingest writes.
+const (
+	blockSize = 16 << 10
+	bloomBits = 10
+)
 
 // Open opens (or with Create makes) the database in dir.
 func Open(dir string, o Options) (*KV, error) {
@@ -98,13 +101,13 @@ func Open(dir string, o Options) (*KV, error) {
 	opts.SetMaxBackgroundJobs(2)
 	opts.SetWriteBufferSize(32 << 20)
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
-	bbto.SetFilterPolicy(grocksdb.NewBloomFilter(10))
+	bbto.SetFilterPolicy(grocksdb.NewBloomFilter(bloomBits))
 	cache := o.CacheBytes
 	if cache == 0 {
 		cache = 64 << 20
 	}
 	bbto.SetBlockCache(grocksdb.NewLRUCache(cache))
-	bbto.SetBlockSize(16 << 10)
+	bbto.SetBlockSize(blockSize)
 	opts.SetBlockBasedTableFactory(bbto)
 
 	var db *grocksdb.DB
@@ -139,11 +142,8 @@ func Open(dir string, o Options) (*KV, error) {
 	if !o.ReadOnly {
 		removeIngestLeftovers(dir)
 	}
-	io := grocksdb.NewDefaultOptions()
-	io.SetCompression(grocksdb.LZ4Compression)
-	io.SetBlockBasedTableFactory(bbto)
 	return &KV{
-		dir: dir, db: db, ingestOpts: io, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
+		dir: dir, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
 		ro: grocksdb.NewDefaultReadOptions(),
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
@@ -302,8 +302,8 @@ func removeIngestLeftovers(dir string) {
 }
 
 // Ingest writes the puts of b, sorted, into one table file with RocksDB's
-// SstFileWriter (the database's table options: Bloom filters, block size,
-// compression) and ingests it (IngestExternalFile, the file moved into the
+// SstFileWriter (tableWriter: the database's table options, the file left
+// in the page cache) and ingests it (IngestExternalFile, the file moved into the
 // database). The file and its directory are synced before the MANIFEST
 // names it, and the MANIFEST write is synced: the puts are durable when
 // Ingest returns, whatever the write-ahead log settings. An ingestion is
@@ -328,23 +328,21 @@ func (k *KV) Ingest(b *objstore.Batch) error {
 	}
 	slices.SortStableFunc(ops, func(a, b objstore.BatchOp) int { return bytes.Compare(a.Key, b.Key) })
 	path := filepath.Join(k.dir, fmt.Sprintf("%s%d-%d.sst", ingestPrefix, os.Getpid(), k.ingested.Add(1)))
-	env := grocksdb.NewDefaultEnvOptions()
-	defer env.Destroy()
-	w := grocksdb.NewSSTFileWriter(env, k.ingestOpts)
-	defer w.Destroy()
-	if err := w.Open(path); err != nil {
+	w, err := openTableWriter(path)
+	if err != nil {
 		return fmt.Errorf("rocksdb: ingest: %w", err)
 	}
+	defer w.destroy()
 	defer os.Remove(path) // moved into the database on success
 	for i, op := range ops {
 		if i+1 < len(ops) && bytes.Equal(op.Key, ops[i+1].Key) {
 			continue // the last put of a key wins
 		}
-		if err := w.Put(op.Key, op.Value); err != nil {
+		if err := w.put(op.Key, op.Value); err != nil {
 			return fmt.Errorf("rocksdb: ingest: %w", err)
 		}
 	}
-	if err := w.Finish(); err != nil {
+	if err := w.finish(); err != nil {
 		return fmt.Errorf("rocksdb: ingest: %w", err)
 	}
 	io := grocksdb.NewDefaultIngestExternalFileOptions()
@@ -518,7 +516,6 @@ func (k *KV) Close() error {
 	k.wo.Destroy()
 	k.wso.Destroy()
 	k.opts.Destroy()
-	k.ingestOpts.Destroy()
 	k.bbto.Destroy()
 	return nil
 }
