@@ -84,7 +84,9 @@ type PushOptions struct {
 
 // ObjectSink receives fetched objects. The protocol layer's sink writes
 // them into one pack in the local repository, recomputing every id.
-// WriteObject does not retain obj.Data.
+// WriteObject takes obj.Data over: it may keep the buffer until the pack is
+// written, so the caller must not modify it afterwards (a fresh buffer per
+// object, or one that never changes).
 type ObjectSink interface {
 	WriteObject(obj gitobj.Object) error
 }
