@@ -22,10 +22,11 @@ import (
 // they arrive, each tree as soon as all it names is stored, commits and
 // tags once all is in (children before parents). Each object's mapping
 // entry is queued after it (Writer.PutGitObject), so objects and mapping
-// go out together in batches of 64 MiB, which a RocksDB store ingests as
-// synced table files: no log write, memory table or compaction during the
-// push. Then one Writer.CommitGit applies the accepted updates and their
-// git values by compare-and-swap on the states the refs held.
+// go out together in batches of 64 MiB, written in the background while
+// the next batch is read (Writer.Background), which a RocksDB store
+// ingests as synced table files: no log write, memory table or compaction
+// during the push. Then one Writer.CommitGit applies the accepted updates
+// and their git values by compare-and-swap on the states the refs held.
 func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
 	if err := r.ensure(true); err != nil {
 		return nil, err
@@ -72,6 +73,8 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	// A big push writes objects in big batches, which the store can bulk
 	// load (objstore.Ingester) with few files and no compaction during it.
 	w.FlushBytes = 64 << 20
+	// ... written while the next batch is read and converted.
+	w.Background = true
 	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
 	defer c.w.Abort()
 	if err := c.receive(ctx, objects); err != nil {
