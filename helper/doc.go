@@ -18,9 +18,11 @@
 //   - push [+]<src>:<dst> ... blank: <src> is resolved in the local
 //     repository (a ref, "HEAD~2", an abbreviated id) or is empty for a
 //     delete; fast-forward and tag rules are checked locally; the objects
-//     the remote lacks are read with git cat-file, verified (ids with a
-//     collision-detecting hash, git fsck --strict rules) and handed to the
-//     Remote, which moves all refs in one compare-and-swap step. Answers
+//     the remote lacks are listed with git rev-list and read with git
+//     cat-file while the listing runs (PushObjectStreamer), verified (ids
+//     with a collision-detecting hash, git fsck --strict rules) and handed
+//     to the Remote, which moves all refs in one compare-and-swap step.
+//     Several full ref names are resolved with one git for-each-ref. Answers
 //     are "ok <dst>" or "error <dst> <why>" in git's own words
 //     (Rejection), then a blank line.
 //   - option: verbosity, progress, dry-run, atomic, cas, check-connectivity,

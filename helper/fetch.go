@@ -71,7 +71,7 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	// value against its BLAKE3 ID) lets the pack writer check git ids with
 	// the fast SHA-1.
 	v, trusted := s.cfg.Remote.(VerifyingRemote)
-	pw, err := local.NewPackWriter(gitrepo.PackOptions{TrustedSource: trusted && v.VerifiesObjects()})
+	pw, err := local.NewPackWriter(gitrepo.PackOptions{TrustedSource: trusted && v.VerifiesObjects(), KeepData: true})
 	if err != nil {
 		return fmt.Errorf("helper: fetch: %w", err)
 	}

@@ -79,12 +79,18 @@ func (s *session) push(ctx context.Context, first string) error {
 	status := make([]error, len(specs))
 	updates := make([]RefUpdate, len(specs))
 	forced := make([]bool, len(specs))
+	refs, err := s.localRefs(ctx, specs)
+	if err != nil {
+		return err
+	}
 	for i, p := range specs {
 		u := RefUpdate{Name: p.dst, Old: s.forPush[p.dst], Force: p.force}
 		if exp, ok := s.cas[p.dst]; ok {
 			u.Old, u.Lease = exp, true
 		}
-		if p.src != "" {
+		if id, ok := refs[p.src]; ok {
+			u.New = id
+		} else if p.src != "" {
 			local, err := s.localRepo(ctx)
 			if err != nil {
 				return err
@@ -140,6 +146,35 @@ func (s *session) push(ctx context.Context, first string) error {
 	// Leases and options are per batch.
 	s.cas = make(map[string]gitobj.OID)
 	return nil
+}
+
+// localRefs lists the local refs in one git for-each-ref when the batch
+// pushes several full ref names (git push --mirror, --all, refs/heads/*
+// refspecs send those), instead of one git rev-parse per ref: a full name
+// resolves to that ref, which is what rev-parse would find first.
+func (s *session) localRefs(ctx context.Context, specs []pushLine) (map[string]gitobj.OID, error) {
+	n := 0
+	for _, p := range specs {
+		if strings.HasPrefix(p.src, "refs/") {
+			n++
+		}
+	}
+	if n < 2 {
+		return nil, nil
+	}
+	local, err := s.localRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := local.Refs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]gitobj.OID, len(refs))
+	for _, r := range refs {
+		m[r.Name] = r.OID
+	}
+	return m, nil
 }
 
 func anyErr(errs []error) bool {
@@ -221,31 +256,16 @@ func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, e
 	opts := PushOptions{Atomic: s.atomic, DryRun: s.dryRun}
 	objs := &localObjects{s: s}
 	if !s.dryRun {
-		var tips []gitobj.OID
 		for _, u := range todo {
 			if !u.New.IsZero() {
-				tips = append(tips, u.New)
+				objs.tips = append(objs.tips, u.New)
 			}
 		}
-		if len(tips) > 0 {
-			local, err := s.localRepo(ctx)
-			if err != nil {
-				return nil, err
-			}
-			var haves []gitobj.OID
-			for _, v := range s.forPush {
-				haves = append(haves, v)
-			}
-			for _, v := range s.cas {
-				haves = append(haves, v)
-			}
-			err = local.ListObjects(ctx, tips, haves, func(id gitobj.OID) error {
-				objs.ids = append(objs.ids, id)
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("helper: push: %w", err)
-			}
+		for _, v := range s.forPush {
+			objs.haves = append(objs.haves, v)
+		}
+		for _, v := range s.cas {
+			objs.haves = append(objs.haves, v)
 		}
 	}
 	results, err := s.cfg.Remote.Push(ctx, todo, opts, objs)
@@ -259,43 +279,145 @@ func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, e
 	return results, nil
 }
 
-// localObjects is PushObjects over the local repository. Read verifies
-// every object (id and git fsck --strict rules) before the remote sees it.
+// localObjects is PushObjects over the local repository. Read and Stream
+// verify every object (id and git fsck --strict rules) before the remote
+// sees it. The listing (git rev-list) runs when the remote first asks.
 type localObjects struct {
-	s     *session
-	ids   []gitobj.OID
-	n     int
-	check ObjectChecker
+	s           *session
+	tips, haves []gitobj.OID
+	ids         []gitobj.OID
+	listed      bool
+	n           int
+
+	checker ObjectChecker
+	recheck []gitobj.OID // blobs named .gitmodules or .gitattributes after they were passed
 }
 
-func (o *localObjects) IDs() []gitobj.OID { return o.ids }
+var _ PushObjectStreamer = (*localObjects)(nil)
+
+// list runs git rev-list over the push (once), calling fn for each id.
+func (o *localObjects) list(ctx context.Context, fn func(gitobj.OID) error) error {
+	if o.listed {
+		for _, id := range o.ids {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(o.tips) > 0 {
+		local, err := o.s.localRepo(ctx)
+		if err != nil {
+			return err
+		}
+		var ids []gitobj.OID
+		err = local.ListObjects(ctx, o.tips, o.haves, func(id gitobj.OID) error {
+			ids = append(ids, id)
+			return fn(id)
+		})
+		if err != nil {
+			return fmt.Errorf("helper: push: %w", err)
+		}
+		o.ids = ids
+	}
+	o.listed = true
+	return nil
+}
+
+func (o *localObjects) IDs(ctx context.Context) ([]gitobj.OID, error) {
+	err := o.list(ctx, func(gitobj.OID) error { return nil })
+	return o.ids, err
+}
 
 func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	cat, err := o.s.catFile(ctx)
 	if err != nil {
 		return err
 	}
-	var recheck []gitobj.OID
 	err = cat.Stream(ctx, ids, func(obj gitobj.Object) error {
-		again, err := o.check.Check(obj)
-		if err != nil {
-			if _, ok := err.(*gitobj.FsckError); ok {
-				return err
-			}
-			return fmt.Errorf("helper: local object: %w", err)
-		}
-		recheck = append(recheck, again...)
-		o.n++
-		if o.s.progress && o.s.verbosity >= 1 && o.n%1000 == 0 {
-			fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d", o.n)
+		if err := o.check(obj); err != nil {
+			return err
 		}
 		return fn(obj)
 	})
 	if err != nil {
 		return err
 	}
-	// A blob sent before the tree that names it .gitmodules is checked now.
-	return cat.Stream(ctx, recheck, o.check.CheckBlob)
+	return o.checkLate(ctx, cat)
+}
+
+// Stream implements PushObjectStreamer: git rev-list feeds git cat-file
+// while its output is still coming.
+func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	cat, err := o.s.catFile(ctx)
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ids := make(chan gitobj.OID, 1024)
+	lerr := make(chan error, 1)
+	go func() {
+		defer close(ids)
+		lerr <- o.list(lctx, func(id gitobj.OID) error {
+			ok, err := want(id)
+			if err != nil || !ok {
+				return err
+			}
+			select {
+			case ids <- id:
+				return nil
+			case <-lctx.Done():
+				return lctx.Err()
+			}
+		})
+	}()
+	err = cat.StreamFrom(ctx, ids, func(obj gitobj.Object) error {
+		err := o.check(obj)
+		if err == nil {
+			err = fn(obj)
+		}
+		if err != nil {
+			cancel() // stop listing; the replies already asked for are dropped
+		}
+		return err
+	})
+	cancel()
+	for range ids {
+	}
+	if lerr := <-lerr; err == nil && lerr != nil {
+		err = lerr
+	}
+	if err != nil {
+		return err
+	}
+	return o.checkLate(ctx, cat)
+}
+
+// check verifies one object on its way to the remote.
+func (o *localObjects) check(obj gitobj.Object) error {
+	again, err := o.checker.Check(obj)
+	if err != nil {
+		var fe *gitobj.FsckError
+		if errors.As(err, &fe) {
+			return err
+		}
+		return fmt.Errorf("helper: local object: %w", err)
+	}
+	o.recheck = append(o.recheck, again...)
+	o.n++
+	if o.s.progress && o.s.verbosity >= 1 && o.n%1000 == 0 {
+		fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d", o.n)
+	}
+	return nil
+}
+
+// checkLate checks the blobs passed before the tree that names them
+// .gitmodules or .gitattributes.
+func (o *localObjects) checkLate(ctx context.Context, cat *gitrepo.CatFile) error {
+	recheck := o.recheck
+	o.recheck = nil
+	return cat.Stream(ctx, recheck, o.checker.CheckBlob)
 }
 
 func (o *localObjects) done() {

@@ -84,7 +84,9 @@ type PushOptions struct {
 
 // ObjectSink receives fetched objects. The protocol layer's sink writes
 // them into one pack in the local repository, recomputing every id.
-// WriteObject does not retain obj.Data.
+// WriteObject takes obj.Data over: it may keep the buffer until the pack is
+// written, so the caller must not modify it afterwards (a fresh buffer per
+// object, or one that never changes).
 type ObjectSink interface {
 	WriteObject(obj gitobj.Object) error
 }
@@ -94,7 +96,7 @@ type PushObjects interface {
 	// IDs lists the objects reachable from the updates' new values and
 	// not from any value the remote listed (git rev-list --objects
 	// order). The remote may already have some of them.
-	IDs() []gitobj.OID
+	IDs(ctx context.Context) ([]gitobj.OID, error)
 	// Read calls fn with the content of each id, in order. Every object
 	// passed to fn has been verified: its id recomputed with a
 	// collision-detecting hash, and commits, trees, tags and the
@@ -102,6 +104,20 @@ type PushObjects interface {
 	// fsck --strict. A failed check ends Read with a *gitobj.FsckError.
 	// Data passed to fn is fn's to keep.
 	Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error
+}
+
+// PushObjectStreamer is PushObjects that reads objects while it is still
+// listing them, so that a big push does not wait for the whole listing
+// (git rev-list) before the first object arrives. An optional ability: a
+// Remote falls back to IDs and Read.
+type PushObjectStreamer interface {
+	// Stream lists the objects IDs lists, in the same order, calls want
+	// for each once, and reads those want accepts as Read would (verified,
+	// in listing order, Data fn's to keep). want runs on the listing's
+	// goroutine and fn on the caller's, concurrently with each other; each
+	// is called in order. The first error from want, fn, the listing or a
+	// check ends Stream and is returned.
+	Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error
 }
 
 // Rejection is a push rejection in git's own words. git maps these exact

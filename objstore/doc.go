@@ -45,7 +45,11 @@
 //     once with bytes that hash to ID (or, for chunked blobs, whose chunks
 //     concatenate to bytes that hash to ID).
 //   - An object is written before or with anything that refers to it; a
-//     Writer flushes objects in dependency order and moves refs last.
+//     Writer flushes objects in dependency order and moves refs last. A
+//     flush of IngestBytes or more goes to a KV that can bulk load
+//     (Ingester: RocksDB's external table files) instead of through its
+//     log; an ingestion is atomic and synced when it returns, so objects
+//     that a later commit's refs reach are durable before those refs are.
 //   - Refs change only by compare-and-swap, in the same atomic batch as the
 //     objects they need (Writer.Commit, Draft.Commit). A ref never points at
 //     a missing state.

@@ -41,8 +41,9 @@ import (
 // duplicated: their content is the store blob (chunked and deduplicated).
 //
 // Entries are written in the same atomic batch as the objects and refs they
-// describe (Writer.CommitGit), so a crash leaves no mapping without its
-// objects. GC deletes the 'o' and 'i' entries of the objects it deletes
+// describe (Writer.CommitGit), or, for object entries, with or after their
+// objects ahead of the commit (Writer.PutGitObject, how a big push bulk
+// loads its mapping), so a crash leaves no mapping without its objects. GC deletes the 'o' and 'i' entries of the objects it deletes
 // (gc.go); tag entries, which name no store object, stay, and ref entries
 // go with their refs. An entry can still outlive its object between a
 // crash and the next gc, which GitLookup checks.
@@ -313,6 +314,25 @@ func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 		w.extra.Reset()
 	}
 	return err
+}
+
+// PutGitObject queues the mapping entry of git object oid, whose store
+// object was put through w before (or is stored), and its reverse entry
+// unless one is stored. The entries go out with the next flush, in the
+// same batch as that object or after it: like a flushed object they are
+// stored but unreferenced until a commit moves a ref to what they map; a
+// later push that finds them (GitLookup) does not store those objects
+// again, and gc deletes them with their objects. This is how a big push
+// writes its mapping in bulk, along with its objects (Ingester), instead
+// of in the commit's log write.
+func (w *Writer) PutGitObject(oid GitOID, o GitObject) {
+	v := encodeGitObject(o)
+	w.pending = append(w.pending, pendingObj{key: gitObjKey(oid), value: v, git: gitObjEntry})
+	w.size += 22 + len(v)
+	if k := o.Type.storeKind(); k != 0 {
+		w.pending = append(w.pending, pendingObj{key: gitRevKey(k, o.ID), value: bytes.Clone(oid[:]), git: gitRevEntry})
+		w.size += 35 + len(oid)
+	}
 }
 
 // addReverse queues the reverse entries that are not stored yet, asking

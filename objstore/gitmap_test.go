@@ -227,3 +227,55 @@ func TestGCSweepsGitMap(t *testing.T) {
 		t.Errorf("reverse entry of a collected state survived: %v", err)
 	}
 }
+
+// PutGitObject entries go out with the objects (ingested when big),
+// ahead of the commit; a reverse entry already stored, or queued first in
+// the same flush, is kept.
+func TestPutGitObjectAhead(t *testing.T) {
+	kv := objstore.NewMemKV()
+	s := newStore(t, kv)
+	w := s.NewWriter()
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "x", Mode: objstore.ModeFile, ID: blob}}})
+	state, _ := w.PutState(&objstore.State{Root: tree})
+	var first objstore.GitBatch
+	first.PutObject(oidOf(1), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+	if err := s.NewWriter().CommitGit(&first); err != nil {
+		t.Fatal(err)
+	}
+	w.PutGitObject(oidOf(2), objstore.GitObject{Type: objstore.GitBlob, ID: blob}) // same blob, second oid
+	w.PutGitObject(oidOf(3), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: bytes.Repeat([]byte("t"), objstore.IngestBytes)})
+	w.PutGitObject(oidOf(5), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: []byte("u")}) // same tree, second oid
+	w.PutGitObject(oidOf(4), objstore.GitObject{Type: objstore.GitCommit, ID: state, Raw: []byte("c")})
+	if _, err := s.GitObject(oidOf(4)); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("entry visible before a flush: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []byte{2, 3, 4, 5} {
+		if _, ok, err := s.GitLookup(oidOf(b)); err != nil || !ok {
+			t.Errorf("GitLookup(%v) = %v, %v after the flush, want its objects there", oidOf(b), ok, err)
+		}
+	}
+	if oid, err := s.GitOID(objstore.KindBlob, blob); err != nil || oid != oidOf(1) {
+		t.Errorf("reverse entry of the blob = %v, %v, want the first oid %v", oid, err, oidOf(1))
+	}
+	if oid, err := s.GitOID(objstore.KindTree, tree); err != nil || oid != oidOf(3) {
+		t.Errorf("reverse entry of the tree = %v, %v, want the first oid %v", oid, err, oidOf(3))
+	}
+	if kv.Ingests != 1 {
+		t.Errorf("%d ingests, want the big flush in 1", kv.Ingests)
+	}
+	var g objstore.GitBatch
+	g.SetRef("refs/heads/x", oidOf(4), state)
+	if err := w.CommitGit(&g, objstore.RefUpdate{Name: "refs/heads/x", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GitRef("refs/heads/x"); err != nil || r.OID != oidOf(4) {
+		t.Fatalf("GitRef = %+v, %v", r, err)
+	}
+	if rep, err := s.Fsck(context.Background(), true); err != nil || !rep.Clean() {
+		t.Errorf("fsck: %+v, %v", rep, err)
+	}
+}

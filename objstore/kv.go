@@ -52,6 +52,18 @@ type MultiHaser interface {
 	MultiHas(keys [][]byte) ([]bool, error)
 }
 
+// Ingester is a KV that can add a large batch of puts straight to its
+// table files, bypassing the write-ahead log and the memory tables (RocksDB's
+// external file ingestion): a bulk load, such as the objects of a big push,
+// then costs one sorted write of the data instead of a log write, a memory
+// table insert, a flush and compactions. Ingest applies the puts of b
+// atomically and durably: when it returns they survive a power cut, like a
+// synced Write. b must hold puts only; a key put twice keeps its last value.
+// Ingest may reorder b's operations. Safe for concurrent use.
+type Ingester interface {
+	Ingest(b *Batch) error
+}
+
 // Compactor is a KV that can flush its memory tables and compact its files,
 // so that measurements of bytes written include the engine's own work and gc
 // returns space.

@@ -12,6 +12,7 @@ var (
 	_ KV          = (*MemKV)(nil)
 	_ Snapshotter = (*MemKV)(nil)
 	_ MultiHaser  = (*MemKV)(nil)
+	_ Ingester    = (*MemKV)(nil)
 )
 
 // MemKV is an in-memory KV for unit tests of the layers above the engine. It
@@ -24,8 +25,9 @@ type MemKV struct {
 	closed bool
 	// writeErr, when set, is returned by every Write (fault injection).
 	writeErr error
-	// Writes counts successful Write calls; WriteBytes their key+value bytes.
-	Writes, WriteBytes int64
+	// Writes counts successful Write calls (Ingest included); WriteBytes
+	// their key+value bytes; Ingests the successful Ingest calls.
+	Writes, WriteBytes, Ingests int64
 }
 
 // NewMemKV returns an empty in-memory KV.
@@ -126,6 +128,23 @@ func (m *MemKV) Write(b *Batch, sync bool) error {
 	}
 	m.Writes++
 	m.WriteBytes += int64(b.size)
+	return nil
+}
+
+// Ingest is Write of a batch of puts (Ingester); it counts as a Write and
+// fails like one.
+func (m *MemKV) Ingest(b *Batch) error {
+	for _, op := range b.ops {
+		if op.Delete {
+			return fmt.Errorf("objstore: ingest: batch holds a delete of %q", op.Key)
+		}
+	}
+	if err := m.Write(b, true); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.Ingests++
+	m.mu.Unlock()
 	return nil
 }
 

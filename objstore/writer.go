@@ -19,7 +19,16 @@ type pendingObj struct {
 	kind       Kind
 	id         ID
 	tree       *Tree // decoded, for the L1 cache once written
+	// git marks a git mapping entry (PutGitObject), not an object: an
+	// object entry (gitObjEntry), written as is, or a reverse entry
+	// (gitRevEntry), written only where none is stored.
+	git uint8
 }
+
+const (
+	gitObjEntry = 1 + iota
+	gitRevEntry
+)
 
 // Writer stores objects and then moves refs to them. Objects collect in
 // memory and are written when they grow past FlushBytes (objects before
@@ -41,6 +50,15 @@ type Writer struct {
 	registered bool
 	// FlushBytes is the size at which pending objects are written early.
 	FlushBytes int
+	// Background makes those early writes run on a goroutine of their own,
+	// one at a time and in order, while puts go on (a big push hashes and
+	// converts the next batch while the store writes the last). Flush,
+	// Commit and Abort wait for it; its error comes back from a later put,
+	// Flush or Commit.
+	Background bool
+	flushing   chan struct{} // closed when the background flush is done
+	bgErr      error         // a background flush's error, read after flushing
+
 	// extra holds non-object operations (stat cache entries) that go into
 	// the commit's batch.
 	extra Batch
@@ -102,6 +120,8 @@ func (w *Writer) reset() {
 // Abort drops what was not yet written and releases the objects already
 // flushed to gc.
 func (w *Writer) Abort() {
+	_ = w.waitFlush()
+	w.bgErr = nil
 	w.reset()
 	w.done()
 }
@@ -128,6 +148,9 @@ func (w *Writer) putTree(k Kind, id ID, value []byte, t *Tree) error {
 	w.inBatch[id] = k
 	w.size += 33 + len(value)
 	if w.size >= w.FlushBytes {
+		if w.Background {
+			return w.flushBackground()
+		}
 		return w.Flush()
 	}
 	return nil
@@ -182,17 +205,23 @@ func (w *Writer) PutState(st *State) (ID, error) {
 
 // batch turns the pending objects the store lacks into a KV batch.
 func (w *Writer) batch(b *Batch) (objects int, err error) {
-	if len(w.pending) == 0 {
+	return w.batchOf(w.pending, b)
+}
+
+// batchOf is batch of a list of pending objects (a background flush's).
+func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error) {
+	if len(pending) == 0 {
 		return 0, nil
 	}
-	// Only blobs and chunks are looked up: a new tree or state after an
-	// edit almost never exists already, and writing one again is harmless
-	// (same key, same bytes), while a lookup costs more than the write.
+	// Only blobs, chunks and git reverse entries are looked up: a new tree
+	// or state after an edit almost never exists already, and writing one
+	// again is harmless (same key, same bytes), while a lookup costs more
+	// than the write. A reverse entry is written only where none is.
 	var keys [][]byte
 	var idx []int
-	for i := range w.pending {
-		if k := w.pending[i].kind; k == KindBlob || k == KindChunk {
-			keys = append(keys, w.pending[i].key)
+	for i := range pending {
+		if p := &pending[i]; p.git == gitRevEntry || p.git == 0 && (p.kind == KindBlob || p.kind == KindChunk) {
+			keys = append(keys, pending[i].key)
 			idx = append(idx, i)
 		}
 	}
@@ -210,17 +239,29 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 			}
 		}
 	}
-	present := make([]bool, len(w.pending))
+	present := make([]bool, len(pending))
 	for j, i := range idx {
 		present[i] = found[j]
 	}
 	var tiered []*pendingObj
-	for i := range w.pending {
+	var revs map[string]bool // reverse entries in this batch: the first wins
+	for i := range pending {
 		if present[i] {
 			continue
 		}
-		objects++
-		if p := &w.pending[i]; p.key[0] == prefixTierChunk {
+		if p := &pending[i]; p.git == gitRevEntry {
+			if revs[string(p.key)] {
+				continue
+			}
+			if revs == nil {
+				revs = map[string]bool{}
+			}
+			revs[string(p.key)] = true
+		}
+		if pending[i].git == 0 {
+			objects++
+		}
+		if p := &pending[i]; p.key[0] == prefixTierChunk {
 			tiered = append(tiered, p)
 		} else {
 			b.Put(p.key, p.value)
@@ -232,11 +273,13 @@ func (w *Writer) batch(b *Batch) (objects int, err error) {
 
 // afterWrite puts freshly written trees into the L1 cache and updates the
 // counters.
-func (w *Writer) afterWrite(objects, bytes int) {
+func (w *Writer) afterWrite(objects, bytes int) { w.afterWriteOf(w.pending, objects, bytes) }
+
+func (w *Writer) afterWriteOf(pending []pendingObj, objects, bytes int) {
 	w.s.stats.objectsWritten.Add(int64(objects))
 	w.s.stats.bytesWritten.Add(int64(bytes))
-	for i := range w.pending {
-		if p := &w.pending[i]; p.tree != nil {
+	for i := range pending {
+		if p := &pending[i]; p.tree != nil {
 			w.s.cache.Add(KindTree, p.id, p.tree, treeCost(p.tree, len(p.value)))
 		}
 	}
@@ -245,25 +288,80 @@ func (w *Writer) afterWrite(objects, bytes int) {
 // Flush writes the objects put so far. They are unreferenced until a ref
 // reaches them.
 func (w *Writer) Flush() error {
+	if err := w.waitFlush(); err != nil {
+		return err
+	}
 	if len(w.pending) == 0 {
 		return nil
 	}
+	if err := w.write(w.pending); err != nil {
+		return err
+	}
+	w.resetObjects()
+	return nil
+}
+
+// write writes a list of pending objects.
+func (w *Writer) write(pending []pendingObj) error {
 	// Shared with other writers, exclusive of gc: gc sees all or none of it.
 	w.s.gcMu.RLock()
 	defer w.s.gcMu.RUnlock()
 	var b Batch
-	n, err := w.batch(&b)
+	n, err := w.batchOf(pending, &b)
 	if err != nil {
 		return err
 	}
 	if b.Len() > 0 {
-		if err := w.s.kv.Write(&b, w.s.opts.Durable); err != nil {
+		if err := w.writeObjects(&b); err != nil {
 			return fmt.Errorf("objstore: write objects: %w", err)
 		}
 	}
-	w.afterWrite(n, b.Size())
-	w.resetObjects()
+	w.afterWriteOf(pending, n, b.Size())
 	return nil
+}
+
+// flushBackground hands the pending objects to a goroutine that writes
+// them once the previous background flush is done, so that at most one
+// batch is in flight and batches land in the order they were put.
+func (w *Writer) flushBackground() error {
+	if err := w.waitFlush(); err != nil {
+		return err
+	}
+	pending := w.pending
+	w.pending = nil // the goroutine owns the old list now
+	clear(w.inBatch)
+	w.size = 0
+	done := make(chan struct{})
+	w.flushing = done
+	go func() {
+		defer close(done)
+		w.bgErr = w.write(pending)
+	}()
+	return nil
+}
+
+// waitFlush waits for the background flush in flight, if any, and returns
+// the first error a background flush had (which stays: the objects it
+// held are lost to this writer).
+func (w *Writer) waitFlush() error {
+	if w.flushing != nil {
+		<-w.flushing
+		w.flushing = nil
+	}
+	return w.bgErr
+}
+
+// IngestBytes is the batch size from which Flush hands objects to a KV that
+// can ingest them (Ingester) instead of writing them through its log.
+const IngestBytes = 4 << 20
+
+// writeObjects writes a batch of objects: a big one by ingestion when the
+// KV can, else as one Write.
+func (w *Writer) writeObjects(b *Batch) error {
+	if in, ok := w.s.kv.(Ingester); ok && b.Size() >= IngestBytes {
+		return in.Ingest(b)
+	}
+	return w.s.kv.Write(b, w.s.opts.Durable)
 }
 
 // Commit writes the remaining objects and applies the ref updates in one
@@ -278,6 +376,9 @@ func (w *Writer) Commit(updates ...RefUpdate) error {
 // commit is Commit with a hook that runs under the locks, after the refs
 // are checked and before the batch is written (Draft uses it).
 func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
+	if err := w.waitFlush(); err != nil {
+		return err
+	}
 	s := w.s
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()

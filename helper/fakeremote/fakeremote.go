@@ -398,8 +398,12 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 		return results, nil
 	}
 	// Store what is missing, then check each new value's closure.
+	ids, err := objects.IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var missing []gitobj.OID
-	for _, id := range objects.IDs() {
+	for _, id := range ids {
 		if !r.has(id) {
 			missing = append(missing, id)
 		}

@@ -18,7 +18,7 @@ type objects struct {
 	read int
 }
 
-func (o *objects) IDs() []gitobj.OID { return o.ids }
+func (o *objects) IDs(context.Context) ([]gitobj.OID, error) { return o.ids, nil }
 func (o *objects) Read(_ context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	for _, id := range ids {
 		o.read++

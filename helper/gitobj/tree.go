@@ -52,8 +52,13 @@ var ErrMalformedTree = errors.New("gitobj: malformed tree")
 // parse (unsorted, duplicate, odd modes) so that CheckTree can name the
 // problem; it fails only when the bytes have no entry structure.
 func DecodeTree(f Format, data []byte) (*TreeObject, error) {
-	t := &TreeObject{}
 	size := f.Size()
+	// An entry takes at least a mode byte, a space, a name byte, a NUL
+	// and the id: room for that many entries, so appends never copy.
+	t := &TreeObject{}
+	if len(data) > 0 {
+		t.Entries = make([]TreeEntry, 0, len(data)/(size+4)+1)
+	}
 	for len(data) > 0 {
 		sp := bytes.IndexByte(data, ' ')
 		if sp <= 0 {

@@ -119,28 +119,95 @@ func (c *CatFile) Read(id gitobj.OID) (gitobj.Object, error) {
 // requests. Data passed to fn is fn's to keep. The first missing object
 // (ErrNotFound) or error from fn stops the calls to fn and is returned.
 func (c *CatFile) Stream(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	ch := make(chan gitobj.OID, 1024)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(ch)
+		for _, id := range ids {
+			select {
+			case ch <- id:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return c.StreamFrom(ctx, ch, fn)
+}
+
+// StreamFrom is Stream for ids that arrive on a channel while the replies
+// are read (a listing still running): requests are written as ids come and
+// flushed to git whenever none is waiting. It returns once ids is closed
+// and every reply is read, or at the first failure; it then stops reading
+// ids, so the sender must not block on ids forever (select on its own
+// context, or close it).
+func (c *CatFile) StreamFrom(ctx context.Context, ids <-chan gitobj.OID, fn func(gitobj.Object) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
 		return c.broken
 	}
+	// The writer hands each requested id to the reader, in order.
+	order := make(chan gitobj.OID, 4096)
+	stop := make(chan struct{})
 	werr := make(chan error, 1)
 	go func() {
-		for i, id := range ids {
+		defer close(order)
+		n := 0
+		for {
+			var id gitobj.OID
+			var ok bool
+			select {
+			case id, ok = <-ids:
+			default:
+				// Nothing waiting: let git answer what it has.
+				if n > 0 {
+					c.in.WriteString("flush\n")
+					if err := c.in.Flush(); err != nil {
+						werr <- err
+						return
+					}
+					n = 0
+				}
+				select {
+				case id, ok = <-ids:
+				case <-stop:
+					werr <- nil
+					return
+				}
+			}
+			if !ok {
+				break
+			}
 			c.in.WriteString("contents ")
 			c.in.WriteString(id.String())
 			c.in.WriteByte('\n')
-			if i%1024 == 1023 {
+			if n++; n == 1024 {
 				c.in.WriteString("flush\n")
+				n = 0
+			}
+			select {
+			case order <- id:
+			case <-stop:
+				werr <- nil
+				return
 			}
 		}
 		c.in.WriteString("flush\n")
 		werr <- c.in.Flush()
 	}()
+	// On a broken stream the process is killed first: the writer may be
+	// blocked on a full pipe that git no longer reads.
+	broken := func(err error) error {
+		err = c.fail(err)
+		close(stop)
+		<-werr
+		return err
+	}
 	// After a missing object or an error from fn the remaining replies are
 	// still read (and dropped) so that the process stays usable.
 	var first error
-	for _, id := range ids {
+	for id := range order {
 		if first == nil {
 			first = ctx.Err()
 		}
@@ -152,23 +219,24 @@ func (c *CatFile) Stream(ctx context.Context, ids []gitobj.OID, fn func(gitobj.O
 			continue
 		}
 		if err != nil {
-			return c.fail(err)
+			return broken(err)
 		}
 		if first != nil {
 			if _, err := c.out.Discard(int(size) + 1); err != nil {
-				return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+				return broken(fmt.Errorf("gitrepo: cat-file: %w", err))
 			}
 			continue
 		}
 		data := make([]byte, size+1)
 		if _, err := io.ReadFull(c.out, data); err != nil {
-			return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+			return broken(fmt.Errorf("gitrepo: cat-file: %w", err))
 		}
 		if data[size] != '\n' {
-			return c.fail(errors.New("gitrepo: cat-file: missing object terminator"))
+			return broken(errors.New("gitrepo: cat-file: missing object terminator"))
 		}
 		first = fn(gitobj.Object{Type: t, OID: id, Data: data[:size:size]})
 	}
+	close(stop)
 	if err := <-werr; err != nil {
 		return c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
 	}

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
 
@@ -171,6 +173,42 @@ func TestListObjectsAndCatFile(t *testing.T) {
 	}
 	if ok, err := cf.Has(head); !ok || err != nil {
 		t.Fatalf("after errors: got %v %v", ok, err)
+	}
+	// StreamFrom: ids that trickle in, one at a time (each reply must come
+	// without waiting for the next id), then the whole list at once.
+	ids := make(chan gitobj.OID)
+	go func() {
+		defer close(ids)
+		for _, id := range all {
+			ids <- id
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var got []gitobj.OID
+	if err := cf.StreamFrom(ctx, ids, func(o gitobj.Object) error {
+		got = append(got, o.OID)
+		return gitobj.Verify(gitobj.SHA1, o)
+	}); err != nil {
+		t.Fatalf("StreamFrom: %v", err)
+	}
+	if diff := cmp.Diff(all, got, cmp.Comparer(func(a, b gitobj.OID) bool { return a == b })); diff != "" {
+		t.Fatalf("StreamFrom order (-want +got):\n%s", diff)
+	}
+	ids = make(chan gitobj.OID, 2*len(all)+1)
+	for _, id := range all {
+		ids <- id
+	}
+	ids <- missing
+	for _, id := range all {
+		ids <- id
+	}
+	close(ids)
+	n = 0
+	if err := cf.StreamFrom(ctx, ids, func(gitobj.Object) error { n++; return nil }); !errors.Is(err, ErrNotFound) || n != len(all) {
+		t.Fatalf("StreamFrom with a missing object: got %d calls, %v", n, err)
+	}
+	if ok, err := cf.Has(head); !ok || err != nil {
+		t.Fatalf("after StreamFrom errors: got %v %v", ok, err)
 	}
 	if err := cf.Close(); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,10 @@ type PackOptions struct {
 	// checked with the plain, hardware-accelerated SHA-1 instead of the
 	// collision-detecting one. A mismatch still fails the pack.
 	TrustedSource bool
+	// KeepData makes WriteObject keep obj.Data until the pack is finished
+	// instead of copying it: the caller hands the buffer over and does not
+	// modify it afterwards. It saves a copy of every byte of a clone.
+	KeepData bool
 }
 
 // PackFiles names the files a finished pack consists of.
@@ -268,7 +272,8 @@ func (w *PackWriter) drain() error {
 func (w *PackWriter) Len() int { return len(w.seen) }
 
 // WriteObject appends one object. obj.OID may be left unset, in which case
-// the computed id is used. obj.Data is copied, not retained. Objects are
+// the computed id is used. obj.Data is copied, not retained, unless
+// PackOptions.KeepData says the caller hands it over. Objects are
 // hashed and compressed in the background: a wrong id or a write error is
 // returned by a later WriteObject or, at the latest, by Finish.
 func (w *PackWriter) WriteObject(obj gitobj.Object) error {
@@ -290,8 +295,10 @@ func (w *PackWriter) WriteObject(obj gitobj.Object) error {
 		return nil
 	}
 	w.seen[id] = struct{}{}
-	// The caller may reuse obj.Data once we return; the workers need it.
-	obj.Data = bytes.Clone(obj.Data)
+	if !w.opts.KeepData {
+		// The caller may reuse obj.Data once we return; the workers need it.
+		obj.Data = bytes.Clone(obj.Data)
+	}
 	j := &packJob{obj: obj, id: obj.OID, ready: make(chan struct{})}
 	w.ordered <- j
 	w.jobs <- j

@@ -2,7 +2,10 @@ package storeremote
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
@@ -15,21 +18,50 @@ import (
 // uninteresting; the commits reachable from the wants and not from them
 // are sent, with every tree and blob they reach except those in the full
 // trees of the uninteresting commits on the boundary (git's
-// mark_edges_uninteresting). Objects are read from the store by one
-// goroutine while the caller's goroutine hands them to the sink (which
-// compresses and hashes them), so the two overlap.
+// mark_edges_uninteresting). One goroutine walks the history, reading
+// commits and trees from the mapping; blob contents, most of the bytes, are
+// read by a few more (blobReaders); the caller's goroutine hands the
+// objects to the sink (which compresses and hashes them) in the order they
+// come, so all of it overlaps. A pack's entries may come in any order.
 func (r *Remote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink helper.ObjectSink) error {
 	if err := r.ensure(false); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	objs := make(chan gitobj.Object, 16)
+	objs := make(chan gitobj.Object, 64)
+	blobs := make(chan blobJob, 256)
+	var readers sync.WaitGroup
+	var readErr atomic.Pointer[error]
+	for range blobReaders {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for j := range blobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				data, err := r.store.Blob(j.id)
+				if err != nil {
+					err = fmt.Errorf("storeremote: blob %v: %w", j.oid, err)
+					readErr.CompareAndSwap(nil, &err)
+					cancel()
+					continue
+				}
+				select {
+				case objs <- gitobj.Object{Type: gitobj.Blob, OID: toGit(j.oid), Data: data}:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() {
-		defer close(objs)
-		f := &fetchWalk{r: r, ctx: ctx, seen: map[objstore.GitOID]bool{}, out: objs}
+		f := &fetchWalk{r: r, ctx: ctx, seen: map[objstore.GitOID]bool{}, out: objs, blobs: blobs}
 		errc <- f.run(wants, haves)
+		close(blobs)
+		readers.Wait()
+		close(objs)
 	}()
 	var sinkErr error
 	for o := range objs {
@@ -39,17 +71,33 @@ func (r *Remote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink help
 			}
 		}
 	}
-	if err := <-errc; err != nil && sinkErr == nil {
+	err := <-errc
+	if e := readErr.Load(); e != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = *e
+	}
+	if err != nil && sinkErr == nil {
 		return err
 	}
 	return sinkErr
 }
 
+// blobReaders is the number of goroutines that read blob contents for a
+// fetch: with the walk and the sink's compression workers, enough to keep
+// the cores busy.
+const blobReaders = 2
+
+// blobJob is a blob the walk wants sent.
+type blobJob struct {
+	oid objstore.GitOID
+	id  objstore.ID
+}
+
 type fetchWalk struct {
-	r    *Remote
-	ctx  context.Context
-	seen map[objstore.GitOID]bool // not to be sent (sent, or the other side has it)
-	out  chan<- gitobj.Object
+	r     *Remote
+	ctx   context.Context
+	seen  map[objstore.GitOID]bool // not to be sent (sent, or the other side has it)
+	out   chan<- gitobj.Object
+	blobs chan<- blobJob // blobs go to the readers
 }
 
 func (f *fetchWalk) get(oid objstore.GitOID) (objstore.GitObject, error) {
@@ -64,15 +112,16 @@ func (f *fetchWalk) get(oid objstore.GitOID) (objstore.GitObject, error) {
 }
 
 func (f *fetchWalk) send(oid objstore.GitOID, o objstore.GitObject) error {
-	data := o.Raw
 	if o.Type == objstore.GitBlob {
-		var err error
-		if data, err = f.r.store.Blob(o.ID); err != nil {
-			return fmt.Errorf("storeremote: blob %v: %w", oid, err)
+		select {
+		case f.blobs <- blobJob{oid, o.ID}:
+			return nil
+		case <-f.ctx.Done():
+			return f.ctx.Err()
 		}
 	}
 	select {
-	case f.out <- gitobj.Object{Type: gitobj.Type(o.Type), OID: toGit(oid), Data: data}:
+	case f.out <- gitobj.Object{Type: gitobj.Type(o.Type), OID: toGit(oid), Data: o.Raw}:
 		return nil
 	case <-f.ctx.Done():
 		return f.ctx.Err()

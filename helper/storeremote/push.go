@@ -17,11 +17,16 @@ import (
 //
 // Every update is first checked against the ref's current git value (the
 // store is open for writing, so this process is its only writer and the
-// values cannot move under it); then the objects the store lacks are read,
-// blobs stored as they arrive, trees and commits converted once all are
-// in (children before parents); then one Writer.CommitGit applies the
-// accepted updates, their git values and the new mapping entries by
-// compare-and-swap on the states the refs held.
+// values cannot move under it); then the objects the store lacks are read
+// while git still lists them (helper.PushObjectStreamer), blobs stored as
+// they arrive, each tree as soon as all it names is stored, commits and
+// tags once all is in (children before parents). Each object's mapping
+// entry is queued after it (Writer.PutGitObject), so objects and mapping
+// go out together in batches of 64 MiB, written in the background while
+// the next batch is read (Writer.Background), which a RocksDB store
+// ingests as synced table files: no log write, memory table or compaction
+// during the push. Then one Writer.CommitGit applies the accepted updates
+// and their git values by compare-and-swap on the states the refs held.
 func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
 	if err := r.ensure(true); err != nil {
 		return nil, err
@@ -64,7 +69,13 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	if opts.DryRun {
 		return results, nil
 	}
-	c := &pushConv{r: r, s: s, w: s.NewWriter(), known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
+	w := s.NewWriter()
+	// A big push writes objects in big batches, which the store can bulk
+	// load (objstore.Ingester) with few files and no compaction during it.
+	w.FlushBytes = 64 << 20
+	// ... written while the next batch is read and converted.
+	w.Background = true
+	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
 	defer c.w.Abort()
 	if err := c.receive(ctx, objects); err != nil {
 		return nil, err
@@ -114,6 +125,10 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	}
 	c.w.Actor = r.Actor
 	r.pushed = true
+	// What is still pending goes out in bulk before the commit's log write.
+	if err := c.w.Flush(); err != nil {
+		return nil, fmt.Errorf("storeremote: push: %w", err)
+	}
 	for {
 		err := c.w.CommitGit(c.batch(updates, refUpdates, idx), refUpdates...)
 		var conflict *objstore.RefConflictError
@@ -196,8 +211,6 @@ type pushConv struct {
 	r *Remote
 	s *objstore.Store
 	w *objstore.Writer
-	// objs are the mapping entries this push writes.
-	objs []mapped
 	// known holds objects mapped in the store or in this push.
 	known map[objstore.GitOID]objstore.GitObject
 	// pending holds trees, commits and tags read but not converted yet.
@@ -206,14 +219,11 @@ type pushConv struct {
 	states map[objstore.GitOID]objstore.ID
 }
 
-type mapped struct {
-	oid objstore.GitOID
-	o   objstore.GitObject
-}
-
+// record notes a stored object and queues its mapping entry, which goes
+// out with or after the object (Writer.PutGitObject).
 func (c *pushConv) record(oid objstore.GitOID, o objstore.GitObject) {
 	c.known[oid] = o
-	c.objs = append(c.objs, mapped{oid, o})
+	c.w.PutGitObject(oid, o)
 }
 
 // batch returns the mapping entries of a commit of refUpdates (updates[idx[k]]
@@ -222,9 +232,6 @@ func (c *pushConv) record(oid objstore.GitOID, o objstore.GitObject) {
 // and the refs' git values.
 func (c *pushConv) batch(updates []helper.RefUpdate, refUpdates []objstore.RefUpdate, idx []int) *objstore.GitBatch {
 	gb := &objstore.GitBatch{}
-	for _, m := range c.objs {
-		gb.PutObject(m.oid, m.o)
-	}
 	for oid, o := range c.r.exp {
 		gb.PutObject(oid, o)
 	}
@@ -238,60 +245,76 @@ func (c *pushConv) batch(updates []helper.RefUpdate, refUpdates []objstore.RefUp
 	return gb
 }
 
-// receive reads the objects the store lacks: blobs are stored at once,
-// the rest is kept for convert.
+// receive reads the objects the store lacks. Blobs are stored as they
+// arrive, and so is every tree once all it names is known (git rev-list
+// sends a tree before its entries, so a tree waits for its last entry);
+// commits, tags and the trees that name objects from the store are
+// converted once all is read.
 func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) error {
-	var missing []gitobj.OID
-	for _, id := range objects.IDs() {
+	// want runs on the listing's side: it skips what was offered before
+	// and what the store has, which it notes in found.
+	found := map[objstore.GitOID]objstore.GitObject{}
+	offered := map[objstore.GitOID]bool{}
+	want := func(id gitobj.OID) (bool, error) {
 		oid := fromGit(id)
-		if _, ok := c.known[oid]; ok {
-			continue
+		if offered[oid] {
+			return false, nil
 		}
+		offered[oid] = true
 		o, ok, err := c.s.GitLookup(oid)
 		if err != nil {
-			return fmt.Errorf("storeremote: %w", err)
+			return false, fmt.Errorf("storeremote: %w", err)
 		}
 		if ok {
-			c.known[oid] = o
-			continue
+			found[oid] = o
 		}
-		missing = append(missing, id)
+		return !ok, nil
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	// Reading (git cat-file, id and fsck checks) and storing (hashing,
-	// chunking, the store's writes) overlap: a second goroutine stores.
-	objs := make(chan gitobj.Object, 256)
+	// Reading (git rev-list and cat-file, id and fsck checks) and storing
+	// (hashing, chunking, converting, the store's writes) overlap: a
+	// second goroutine stores.
+	objs := make(chan gitobj.Object, 1024)
 	var failed atomic.Pointer[error]
 	stored := make(chan struct{})
 	go func() {
 		defer close(stored)
+		t := treeWait{c: c, waiting: map[objstore.GitOID]int{}, waiters: map[objstore.GitOID][]objstore.GitOID{}}
 		for obj := range objs {
 			if failed.Load() != nil {
 				continue
 			}
 			oid := fromGit(obj.OID)
-			if obj.Type != gitobj.Blob {
+			switch obj.Type {
+			case gitobj.Blob:
+				id, err := c.w.PutBlob(obj.Data)
+				if err != nil {
+					err = fmt.Errorf("storeremote: %w", err)
+					failed.Store(&err)
+					continue
+				}
+				c.record(oid, objstore.GitObject{Type: objstore.GitBlob, ID: id})
+				t.known(oid)
+			case gitobj.Tree:
 				c.pending[oid] = obj
-				continue
+				t.arrived(oid, obj.Data)
+			default:
+				c.pending[oid] = obj
 			}
-			id, err := c.w.PutBlob(obj.Data)
-			if err != nil {
-				err = fmt.Errorf("storeremote: %w", err)
-				failed.Store(&err)
-				continue
-			}
-			c.record(oid, objstore.GitObject{Type: objstore.GitBlob, ID: id})
 		}
 	}()
-	err := objects.Read(ctx, missing, func(obj gitobj.Object) error {
+	send := func(obj gitobj.Object) error {
 		if e := failed.Load(); e != nil {
 			return *e
 		}
 		objs <- obj
 		return nil
-	})
+	}
+	var err error
+	if st, ok := objects.(helper.PushObjectStreamer); ok {
+		err = st.Stream(ctx, want, send)
+	} else {
+		err = c.readAll(ctx, objects, want, send)
+	}
 	close(objs)
 	<-stored
 	if err != nil {
@@ -299,6 +322,11 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	}
 	if e := failed.Load(); e != nil {
 		return *e
+	}
+	for oid, o := range found {
+		if _, ok := c.known[oid]; !ok {
+			c.known[oid] = o
+		}
 	}
 	todo := make([]objstore.GitOID, 0, len(c.pending))
 	for oid := range c.pending {
@@ -310,6 +338,93 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 		}
 	}
 	return nil
+}
+
+// readAll is receive's reading for PushObjects that cannot stream: the
+// whole list first, then the objects wanted.
+func (c *pushConv) readAll(ctx context.Context, objects helper.PushObjects, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	ids, err := objects.IDs(ctx)
+	if err != nil {
+		return err
+	}
+	var missing []gitobj.OID
+	for _, id := range ids {
+		ok, err := want(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return objects.Read(ctx, missing, fn)
+}
+
+// treeWait converts pushed trees as soon as everything they name is
+// known, while the rest of the push is still being read.
+type treeWait struct {
+	c       *pushConv
+	waiting map[objstore.GitOID]int               // tree → entries not known yet
+	waiters map[objstore.GitOID][]objstore.GitOID // object → trees waiting for it
+}
+
+// arrived notes a pushed tree and converts it if it can.
+func (t *treeWait) arrived(oid objstore.GitOID, raw []byte) {
+	n := 0
+	err := eachTreeEntry(raw, func(e treeEntry) error {
+		if entryKind(e.mode) == 0 {
+			return nil
+		}
+		if _, ok := t.c.known[e.oid]; ok {
+			return nil
+		}
+		n++
+		t.waiters[e.oid] = append(t.waiters[e.oid], oid)
+		return nil
+	})
+	if err != nil {
+		return // left for receive's last pass, which reports it
+	}
+	if n > 0 {
+		t.waiting[oid] = n
+		return
+	}
+	if t.convert(oid) {
+		t.known(oid)
+	}
+}
+
+// known converts the trees that waited for oid only, and so on upwards.
+func (t *treeWait) known(oid objstore.GitOID) {
+	stack := []objstore.GitOID{oid}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		ws := t.waiters[x]
+		delete(t.waiters, x)
+		for _, w := range ws {
+			if t.waiting[w]--; t.waiting[w] == 0 {
+				delete(t.waiting, w)
+				if t.convert(w) {
+					stack = append(stack, w)
+				}
+			}
+		}
+	}
+}
+
+// convert converts a tree whose entries are all known. A tree that fails
+// stays pending: receive's last pass converts it again and reports why.
+func (t *treeWait) convert(oid objstore.GitOID) bool {
+	obj, ok := t.c.pending[oid]
+	if !ok {
+		return false
+	}
+	_, err := t.c.convertTree(oid, obj.Data)
+	return err == nil
 }
 
 // resolve returns the mapping of oid, converting it (and, first, what it
@@ -437,7 +552,6 @@ func (c *pushConv) convertCommit(oid objstore.GitOID, raw []byte) (objstore.GitO
 
 // convertTree stores a tree after the trees and blobs it names.
 func (c *pushConv) convertTree(oid objstore.GitOID, raw []byte) (objstore.GitObject, error) {
-	delete(c.pending, oid)
 	var t objstore.Tree
 	err := eachTreeEntry(raw, func(e treeEntry) error {
 		mode, ok := storeMode(e.mode)
@@ -467,6 +581,7 @@ func (c *pushConv) convertTree(oid objstore.GitOID, raw []byte) (objstore.GitObj
 	if err != nil {
 		return objstore.GitObject{}, fmt.Errorf("tree %v: %w", oid, err)
 	}
+	delete(c.pending, oid)
 	o := objstore.GitObject{Type: objstore.GitTree, ID: id, Raw: raw}
 	c.record(oid, o)
 	return o, nil

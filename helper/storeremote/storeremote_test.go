@@ -68,7 +68,7 @@ type pushObjects struct {
 	fail error
 }
 
-func (p *pushObjects) IDs() []gitobj.OID { return p.ids }
+func (p *pushObjects) IDs(context.Context) ([]gitobj.OID, error) { return p.ids, nil }
 
 func (p *pushObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	for _, id := range ids {

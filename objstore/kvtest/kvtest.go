@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) objstore.KV) {
 		{"SyncWrite", testSyncWrite},
 		{"ConcurrentWriters", testConcurrent},
 		{"Snapshot", testSnapshot},
+		{"Ingest", testIngest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,5 +305,69 @@ func testSnapshot(t *testing.T, kv objstore.KV) {
 	}
 	if got := get(t, kv, "a"); got != "new" {
 		t.Errorf("live Get(a) = %q, want new", got)
+	}
+}
+
+func testIngest(t *testing.T, kv objstore.KV) {
+	in, ok := kv.(objstore.Ingester)
+	if !ok {
+		t.Skip("KV cannot ingest (optional ability)")
+	}
+	put(t, kv, "a", "old", "m", "keep")
+	var snap objstore.KVReader
+	if sn, ok := kv.(objstore.Snapshotter); ok {
+		var err error
+		if snap, err = sn.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Release()
+	}
+	// Unsorted, a key put twice (the last put wins), a key already stored,
+	// binary keys and a big value.
+	big := bytes.Repeat([]byte{0, 0xfe, 7}, 100000)
+	var b objstore.Batch
+	b.Put([]byte("z"), []byte("1"))
+	b.Put([]byte("a"), []byte("new"))
+	b.Put([]byte{0, 0xff}, big)
+	b.Put([]byte("z"), []byte("2"))
+	b.Put([]byte("e"), nil)
+	if err := in.Ingest(&b); err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	for k, want := range map[string]string{"a": "new", "m": "keep", "z": "2", "e": "", "\x00\xff": string(big)} {
+		if got := get(t, kv, k); got != want {
+			t.Errorf("Get(%q) = %.20q (%d bytes), want %.20q", k, got, len(got), want)
+		}
+	}
+	var keys []string
+	kv.Scan(nil, func(k, v []byte) error { keys = append(keys, string(k)); return nil })
+	if diff := cmp.Diff([]string{"\x00\xff", "a", "e", "m", "z"}, keys); diff != "" {
+		t.Errorf("scan after ingest (-want +got):\n%s", diff)
+	}
+	if snap != nil {
+		if v, err := snap.Get([]byte("a")); err != nil || string(v) != "old" {
+			t.Errorf("snapshot Get(a) = %q, %v, want old", v, err)
+		}
+		if ok, _ := snap.Has([]byte("z")); ok {
+			t.Error("snapshot sees an ingested key")
+		}
+	}
+	// Later writes override ingested values.
+	put(t, kv, "z", "3")
+	if got := get(t, kv, "z"); got != "3" {
+		t.Errorf("Get(z) after a write = %q, want 3", got)
+	}
+	var empty objstore.Batch
+	if err := in.Ingest(&empty); err != nil {
+		t.Errorf("Ingest of an empty batch: %v", err)
+	}
+	var del objstore.Batch
+	del.Put([]byte("q"), []byte("1"))
+	del.Delete([]byte("a"))
+	if err := in.Ingest(&del); err == nil {
+		t.Error("Ingest of a batch with a delete: want an error")
+	}
+	if ok, _ := kv.Has([]byte("q")); ok {
+		t.Error("a refused ingest wrote a key")
 	}
 }

@@ -25,9 +25,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helios-vcs/helios/objstore"
@@ -40,6 +44,7 @@ var (
 	_ objstore.Compactor   = (*KV)(nil)
 	_ objstore.Statser     = (*KV)(nil)
 	_ objstore.MultiHaser  = (*KV)(nil)
+	_ objstore.Ingester    = (*KV)(nil)
 )
 
 // ErrLocked is returned by Open when another process holds the database's
@@ -62,16 +67,24 @@ type Options struct {
 
 // KV is a RocksDB database. It is safe for concurrent use.
 type KV struct {
+	dir      string
 	db       *grocksdb.DB
 	opts     *grocksdb.Options
 	bbto     *grocksdb.BlockBasedTableOptions
 	ro       *grocksdb.ReadOptions
 	wo, wso  *grocksdb.WriteOptions
 	readOnly bool
+	ingested atomic.Uint64 // names the table files Ingest writes
 
 	mu     sync.RWMutex // guards closed against Close racing other calls
 	closed bool
 }
+
+// Table options of the database and of the files Ingest writes.
+const (
+	blockSize = 16 << 10
+	bloomBits = 10
+)
 
 // Open opens (or with Create makes) the database in dir.
 func Open(dir string, o Options) (*KV, error) {
@@ -97,13 +110,13 @@ func Open(dir string, o Options) (*KV, error) {
 	opts.SetMaxBackgroundJobs(2)
 	opts.SetWriteBufferSize(32 << 20)
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
-	bbto.SetFilterPolicy(grocksdb.NewBloomFilter(10))
+	bbto.SetFilterPolicy(grocksdb.NewBloomFilter(bloomBits))
 	cache := o.CacheBytes
 	if cache == 0 {
 		cache = 64 << 20
 	}
 	bbto.SetBlockCache(grocksdb.NewLRUCache(cache))
-	bbto.SetBlockSize(16 << 10)
+	bbto.SetBlockSize(blockSize)
 	opts.SetBlockBasedTableFactory(bbto)
 
 	var db *grocksdb.DB
@@ -135,8 +148,11 @@ func Open(dir string, o Options) (*KV, error) {
 	}
 	wso := grocksdb.NewDefaultWriteOptions()
 	wso.SetSync(true)
+	if !o.ReadOnly {
+		removeIngestLeftovers(dir)
+	}
 	return &KV{
-		db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
+		dir: dir, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
 		ro: grocksdb.NewDefaultReadOptions(),
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
@@ -274,6 +290,77 @@ func encodeBatch(b *objstore.Batch) []byte {
 		rep = append(rep, op.Value...)
 	}
 	return rep
+}
+
+// ingestPrefix starts the names of the table files Ingest writes in the
+// database directory before RocksDB takes them over. RocksDB ignores names
+// it did not make; a file left by a crash between the write and the
+// ingestion is removed by the next writable Open.
+const ingestPrefix = "helios-ingest-"
+
+func removeIngestLeftovers(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ingestPrefix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// Ingest writes the puts of b, sorted, into one table file with RocksDB's
+// SstFileWriter (tableWriter: the database's table options, the file left
+// in the page cache) and ingests it (IngestExternalFile, the file moved into the
+// database). The file and its directory are synced before the MANIFEST
+// names it, and the MANIFEST write is synced: the puts are durable when
+// Ingest returns, whatever the write-ahead log settings. An ingestion is
+// atomic: after a crash the file is either part of the database or not.
+func (k *KV) Ingest(b *objstore.Batch) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if err := k.check(); err != nil {
+		return err
+	}
+	if k.readOnly {
+		return errors.New("rocksdb: ingest into a read-only store")
+	}
+	ops := slices.Clone(b.Ops())
+	for _, op := range ops {
+		if op.Delete {
+			return errors.New("rocksdb: ingest: batch holds a delete")
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(ops, func(a, b objstore.BatchOp) int { return bytes.Compare(a.Key, b.Key) })
+	path := filepath.Join(k.dir, fmt.Sprintf("%s%d-%d.sst", ingestPrefix, os.Getpid(), k.ingested.Add(1)))
+	w, err := openTableWriter(path)
+	if err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	defer w.destroy()
+	defer os.Remove(path) // moved into the database on success
+	for i, op := range ops {
+		if i+1 < len(ops) && bytes.Equal(op.Key, ops[i+1].Key) {
+			continue // the last put of a key wins
+		}
+		if err := w.put(op.Key, op.Value); err != nil {
+			return fmt.Errorf("rocksdb: ingest: %w", err)
+		}
+	}
+	if err := w.finish(); err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	io := grocksdb.NewDefaultIngestExternalFileOptions()
+	defer io.Destroy()
+	io.SetMoveFiles(true)
+	if err := k.db.IngestExternalFile([]string{path}, io); err != nil {
+		return fmt.Errorf("rocksdb: ingest: %w", err)
+	}
+	return nil
 }
 
 // MultiHas looks up many keys in one call.

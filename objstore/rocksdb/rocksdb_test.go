@@ -1,7 +1,11 @@
 package rocksdb
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -100,5 +104,58 @@ func TestReadOnlyInstanceSurvivesWriterCompaction(t *testing.T) {
 	st := w.Stats()
 	if _, ok := st["total-sst-files-size"]; !ok {
 		t.Errorf("stats lack total-sst-files-size: %v", st)
+	}
+}
+
+// Ingested puts survive a reopen without a flush of the memory tables (they
+// never went through the log), no file of Ingest's is left behind, and a
+// writable Open removes one that a crash left.
+func TestIngestDurableAndTidy(t *testing.T) {
+	dir := t.TempDir()
+	kv, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b objstore.Batch
+	for i := range 1000 {
+		b.Put(fmt.Appendf(nil, "k%04d", 999-i), bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	if err := kv.Ingest(&b); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, ingestPrefix+"*"))
+		return m
+	}
+	if l := leftovers(); len(l) != 0 {
+		t.Errorf("files left after Ingest: %v", l)
+	}
+	kv.Close()
+	stale := filepath.Join(dir, ingestPrefix+"1-1.sst")
+	if err := os.WriteFile(stale, []byte("half-written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ro.Get([]byte("k0007"))
+	ro.Close()
+	if err != nil || !bytes.Equal(v, bytes.Repeat([]byte{byte(992 % 256)}, 100)) {
+		t.Fatalf("read-only Get after reopen: %q, %v", v, err)
+	}
+	if l := leftovers(); len(l) != 1 {
+		t.Errorf("a read-only Open touched the directory: %v", l)
+	}
+	kv, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	if l := leftovers(); len(l) != 0 {
+		t.Errorf("a writable Open left %v", l)
+	}
+	if ok, err := kv.Has([]byte("k0999")); err != nil || !ok {
+		t.Errorf("Has(k0999) = %v, %v", ok, err)
 	}
 }

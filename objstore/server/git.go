@@ -240,7 +240,7 @@ type streamedObjects struct {
 	check helper.ObjectChecker
 }
 
-func (o *streamedObjects) IDs() []gitobj.OID { return o.ids }
+func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) { return o.ids, nil }
 
 func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	out := &frameStream{w: o.w}

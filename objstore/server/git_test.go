@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/objstore"
 )
 
 // memObjects is helper.PushObjects over objects held in memory, without
@@ -23,7 +27,7 @@ type memObjects struct {
 	asked []gitobj.OID
 }
 
-func (m *memObjects) IDs() []gitobj.OID { return m.ids }
+func (m *memObjects) IDs(context.Context) ([]gitobj.OID, error) { return m.ids, nil }
 
 func (m *memObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	m.asked = append(m.asked, ids...)
@@ -299,5 +303,66 @@ func TestGitFetchOnlyReadable(t *testing.T) {
 		if err := g.Fetch(ctx, []gitobj.OID{pub}, nil, &got); err != nil || len(got) != 3 {
 			t.Errorf("fetch of a readable ref's value: %v, %d objects", err, len(got))
 		}
+	}
+}
+
+// TestGitAuditThroughServer: a client gets the store's signed checkpoint
+// and consistency proofs that check against it, so a helper can verify
+// that the log only grew since it last looked.
+func TestGitAuditThroughServer(t *testing.T) {
+	kd := t.TempDir()
+	_, vkey, err := audit.GenerateKeys(kd, "test-store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.LoadSigner(filepath.Join(kd, audit.SignerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := objstore.NewMemKV()
+	j, err := storeaudit.Open(kv, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := objstore.Init(kv, objstore.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveStore(t, t.TempDir(), s, Options{VerifierKey: vkey})
+	g := f.client(t).Git(true)
+	ctx := context.Background()
+	var objs memObjects
+	c1 := objs.history(t, "a\n", "a", gitobj.OID{})
+	zero := gitobj.SHA1.ZeroOID()
+	if _, err := g.Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: zero, New: c1}}, helper.PushOptions{}, &objs); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(t.TempDir(), "kept")
+	cp1, key, err := g.AuditCheckpoint()
+	if err != nil || key != vkey || cp1 == nil {
+		t.Fatalf("checkpoint: %q key %q, %v", cp1, key, err)
+	}
+	if _, err := audit.CheckConsistency(kept, key, cp1, g); err != nil {
+		t.Fatal(err)
+	}
+	c2 := objs.history(t, "b\n", "b", c1)
+	if _, err := g.Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: c1, New: c2}}, helper.PushOptions{}, &objs); err != nil {
+		t.Fatal(err)
+	}
+	cp2, _, err := g.AuditCheckpoint()
+	if err != nil || string(cp2) == string(cp1) {
+		t.Fatalf("second checkpoint: %v (unchanged: %v)", err, string(cp2) == string(cp1))
+	}
+	// The log grew: the proof through the server checks against both
+	// signed roots.
+	if _, err := audit.CheckConsistency(kept, key, cp2, g); err != nil {
+		t.Fatalf("consistency through the server: %v", err)
+	}
+	// Going back is a rollback, whatever the server says.
+	if _, err := audit.CheckConsistency(kept, key, cp1, g); err == nil {
+		t.Fatal("an older checkpoint was accepted")
+	}
+	if _, err := g.ProveTree(100, 1); err == nil {
+		t.Error("a proof for a tree the log does not have")
 	}
 }

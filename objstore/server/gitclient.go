@@ -87,6 +87,13 @@ func (g *GitRemote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink h
 // the server) and streams back; then the server stores them, moves the
 // refs and sends one result per update.
 func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
+	var ids []gitobj.OID
+	if objects != nil && !opts.DryRun {
+		var err error
+		if ids, err = objects.IDs(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c := g.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,10 +115,8 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 		return nil, c.broke(err)
 	}
 	out := &frameStream{w: c.w}
-	if objects != nil && !opts.DryRun {
-		for _, id := range objects.IDs() {
-			out.oid(id)
-		}
+	for _, id := range ids {
+		out.oid(id)
 	}
 	if err := out.end(); err != nil {
 		return nil, c.broke(err)

@@ -1,0 +1,64 @@
+package rocksdb
+
+// #cgo CXXFLAGS: -std=c++17 -O2
+// #cgo LDFLAGS: -lrocksdb -lstdc++
+// #include <stdlib.h>
+// #include "tablewriter.h"
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// tableWriter writes a table file for Ingest. It is RocksDB's
+// SstFileWriter with invalidate_page_cache off, which the C API that
+// grocksdb wraps cannot set: with it on, the writer drops every page it
+// wrote from the page cache, so that the first reads after a big push (a
+// clone) went to the disk. Its table options are the database's (Open):
+// LZ4, a 10-bit Bloom filter, 16 KiB blocks.
+type tableWriter struct {
+	w *C.helios_tablewriter
+}
+
+func cerr(err *C.char) error {
+	if err == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(err))
+	return errors.New(C.GoString(err))
+}
+
+func openTableWriter(path string) (*tableWriter, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var err *C.char
+	w := C.helios_tablewriter_open(cpath, C.size_t(blockSize), C.double(bloomBits), &err)
+	if e := cerr(err); e != nil {
+		return nil, e
+	}
+	return &tableWriter{w: w}, nil
+}
+
+// put adds a key, in ascending order.
+func (t *tableWriter) put(key, value []byte) error {
+	var err *C.char
+	C.helios_tablewriter_put(t.w, bytesPtr(key), C.size_t(len(key)), bytesPtr(value), C.size_t(len(value)), &err)
+	return cerr(err)
+}
+
+// finish writes the file's footer and syncs it.
+func (t *tableWriter) finish() error {
+	var err *C.char
+	C.helios_tablewriter_finish(t.w, &err)
+	return cerr(err)
+}
+
+func (t *tableWriter) destroy() { C.helios_tablewriter_destroy(t.w) }
+
+func bytesPtr(b []byte) *C.char {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(&b[0]))
+}
