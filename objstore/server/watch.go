@@ -16,10 +16,32 @@ package server
 // whatever was created in it before its watch existed is seen). A
 // directory that is removed or renamed away loses its watches and those
 // below it (fsnotify keeps reporting a renamed directory's events under the
-// old name otherwise), and its path is recorded. If fsnotify no longer
-// knows the watch of a directory that was renamed, its bookkeeping may
-// report events under a stale name: the watcher is then restarted (and the
-// next snapshot is a full scan).
+// old name otherwise), and its path is recorded.
+//
+// inotify has one watch per inode and instance: adding a watch of a
+// directory that is watched already returns the same watch descriptor,
+// and fsnotify then keeps its old name. That happens when a walk of a new
+// directory meets a watched directory moved into it, before the loop has
+// handled the move ("mkdir -p n/m; mv a n/m/a": the move makes no
+// IN_MOVED_TO, n/m was not watched yet, and the walk of n finds n/m/a
+// while a's IN_MOVED_FROM is still queued). Left alone, events in n/m/a
+// would be reported under "a", and the handling of a's IN_MOVED_FROM
+// would remove the one inotify watch, leaving n/m/a unwatched: its edits
+// missed. So the watcher knows the inode of every directory it watches,
+// and a walk that finds one under a new name first drops the watches of
+// the old name and everything below it, then watches the new one afresh.
+// That loses nothing: the old name's IN_MOVED_FROM is still queued (it
+// records the old path), the new name lies under the walked directory,
+// whose path is recorded when the walk ends, and the events of the old
+// watches that fsnotify now drops are changes made before that.
+//
+// fsnotify itself drops the watch of a renamed directory when it handles
+// the directory's IN_MOVE_SELF, which follows IN_MOVED_FROM (and
+// IN_MOVED_TO, if any) and which its reader may handle while the loop
+// handles IN_MOVED_FROM: so fsnotify not knowing a renamed directory is
+// normal. fsnotify not knowing a directory below it is not: some watch
+// may report events under a stale name, so the watcher is restarted (and
+// the next snapshot is a full scan).
 //
 // # The change set and its validity
 //
@@ -53,14 +75,15 @@ package server
 //     generated the events, whatever the watch; the kernel queues a
 //     file's event inside the syscall that changed it, so every change
 //     whose syscall returned before the request arrived is queued before
-//     the sentinel's event. The loop handles events one at a time, each
-//     completely (including setting up watches of new directories), and
-//     receives fsnotify's errors and events from one goroutine that
-//     sends them in queue order on unbuffered channels; so once the
-//     sentinel is seen, every earlier change is in the set, or valid is
-//     false. If the queue overflows, the sentinel's event may be dropped,
-//     but then the overflow comes first and also wakes the waiter; a
-//     flush that gets no answer in flushTimeout falls back to a full scan.
+//     the sentinel's event. fsnotify's reader sends errors and events in
+//     queue order, on unbuffered channels, to one goroutine (pump) that
+//     hands them on in that order; the loop handles them one at a time,
+//     each completely (including setting up watches of new directories);
+//     so once the sentinel is seen, every earlier change is in the set,
+//     or valid is false. If the queue overflows, the sentinel's event may
+//     be dropped, but then the overflow comes first and also wakes the
+//     waiter; a flush that gets no answer in flushTimeout falls back to a
+//     full scan.
 //  2. takes the set and valid, and at that moment resets them to empty and
 //     true (the reset point);
 //  3. snapshots: with Paths = the taken set when it was valid, else (or on
@@ -104,6 +127,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -182,9 +206,13 @@ type watchedTree struct {
 	lastUse time.Time // guarded by ws.mu
 
 	// Set up before loop starts, then owned by loop.
-	w    *fsnotify.Watcher
-	dirs map[string]bool // watched directories, relative ("" is the root)
-	done chan struct{}   // closed when loop returns
+	w       *fsnotify.Watcher
+	dirs    map[string]dirID // watched directories, relative ("" is the root)
+	byInode map[dirID]string // the inverse of dirs (see "What is watched")
+	done    chan struct{}    // closed when loop returns
+
+	next  chan struct{}  // loop asks pump for the next item
+	items chan watchItem // and gets it here
 
 	// unwatched says why the tree is not watched (too big, ...); such an
 	// entry has no watcher. Set before the tree is published.
@@ -432,8 +460,9 @@ func (ws *watchSet) start(root string) (*watchedTree, error) {
 		os.RemoveAll(sdir)
 		return nil, err
 	}
-	t := &watchedTree{ws: ws, root: root, sentinel: sdir, w: w, dirs: map[string]bool{},
-		done: make(chan struct{}), changed: map[string]struct{}{}}
+	t := &watchedTree{ws: ws, root: root, sentinel: sdir, w: w, dirs: map[string]dirID{},
+		byInode: map[dirID]string{}, done: make(chan struct{}), next: make(chan struct{}), items: make(chan watchItem),
+		changed: map[string]struct{}{}}
 	if err := w.Add(sdir); err != nil {
 		t.stop()
 		return nil, err
@@ -442,13 +471,22 @@ func (ws *watchSet) start(root string) (*watchedTree, error) {
 		t.stop()
 		return nil, err
 	}
+	go t.pump()
 	go t.loop()
 	return t, nil
 }
 
+// dirID identifies a directory by inode, as inotify's watches do.
+type dirID struct{ dev, ino uint64 }
+
+// errStaleWatch stops a watch whose fsnotify bookkeeping cannot be trusted.
+var errStaleWatch = errors.New("server: a directory's watch is known under another name")
+
 // addDirs watches the directory rel and every directory under it, each
 // before listing it (so that a subdirectory made after the listing has
-// its event). Run before loop starts, or by loop.
+// its event). A directory watched under another name (moved there, its
+// move still queued) is watched afresh under this one. Run before loop
+// starts, or by loop.
 func (t *watchedTree) addDirs(rel string) error {
 	return filepath.WalkDir(filepath.Join(t.root, rel), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -464,8 +502,27 @@ func (t *watchedTree) addDirs(rel string) error {
 		if d.Name() == ".git" && r != "" {
 			return fs.SkipDir
 		}
-		if t.dirs[r] {
+		if _, ok := t.dirs[r]; ok {
 			return nil
+		}
+		// The inode before the watch: if a rename puts another directory
+		// here between the two, its IN_MOVED_TO is queued (the parent is
+		// watched), and its handling watches r afresh.
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		id, ok := inodeOf(info)
+		if old, seen := t.byInode[id]; ok && seen {
+			// If the old name is above r, this walk has just watched
+			// what is there now: too tangled to follow, as is fsnotify
+			// not knowing a directory under the old name.
+			if old == "" || strings.HasPrefix(r, old+"/") || !t.unwatchDirs(old, true) {
+				return fmt.Errorf("%w: %q was %q", errStaleWatch, r, old)
+			}
 		}
 		if !t.ws.reserve(1) {
 			return errTooManyDirs
@@ -477,9 +534,21 @@ func (t *watchedTree) addDirs(rel string) error {
 			}
 			return fmt.Errorf("server: watch %q: %w", p, err)
 		}
-		t.dirs[r] = true
+		t.dirs[r] = id
+		if ok {
+			t.byInode[id] = r
+		}
 		return nil
 	})
+}
+
+// inodeOf returns the device and inode of info.
+func inodeOf(info fs.FileInfo) (dirID, bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return dirID{}, false
+	}
+	return dirID{dev: uint64(st.Dev), ino: st.Ino}, true
 }
 
 // rel is p relative to the root ("" for the root itself), slash-separated.
@@ -491,21 +560,23 @@ func (t *watchedTree) rel(p string) string {
 }
 
 // unwatchDirs drops the watches of rel and every directory below it. It
-// reports false when fsnotify no longer knew one of them although the
-// directory was renamed, not removed: fsnotify's own bookkeeping lost
-// track (its IN_IGNORED of a directory removed while still open drops the
-// name of a new directory made there meanwhile, say), so a watch may
-// report under a stale name.
+// reports false when fsnotify no longer knew a directory below rel
+// although rel was renamed, not removed: fsnotify's bookkeeping lost
+// track, so a watch may report under a stale name. (A removed directory's
+// watch is gone already, and so may be a renamed directory's own: see
+// "What is watched".)
 func (t *watchedTree) unwatchDirs(rel string, renamed bool) bool {
 	n, ok := 0, true
-	for d := range t.dirs {
+	for d, id := range t.dirs {
 		if d == rel || strings.HasPrefix(d, rel+"/") {
-			// A removed directory's watch is gone already: fine.
 			err := t.w.Remove(filepath.Join(t.root, filepath.FromSlash(d)))
-			if renamed && errors.Is(err, fsnotify.ErrNonExistentWatch) {
+			if renamed && d != rel && errors.Is(err, fsnotify.ErrNonExistentWatch) {
 				ok = false
 			}
 			delete(t.dirs, d)
+			if t.byInode[id] == d {
+				delete(t.byInode, id)
+			}
 			n++
 		}
 	}
@@ -544,27 +615,89 @@ func (t *watchedTree) loop() {
 		t.stop()
 	}()
 	for {
+		t.next <- struct{}{}
+		it := <-t.items
+		if it.closed || !t.handle(it) {
+			return
+		}
+	}
+}
+
+// handle handles one event or error; false stops the watch.
+func (t *watchedTree) handle(it watchItem) bool {
+	switch err := it.err; {
+	case err == nil:
+		return t.event(it.ev)
+	case errors.Is(err, syscall.EINVAL):
+		// fsnotify's handling of a renamed directory's IN_MOVE_SELF
+		// removes its watch; EINVAL is the kernel saying it had dropped
+		// it already (the directory was removed since). Nothing is lost.
+		// (fsnotify's reads, the other place an error comes from, are of
+		// a buffer big enough for any event: never EINVAL.)
+		return true
+	default:
+		t.mu.Lock()
+		t.valid = false
+		t.changed = map[string]struct{}{}
+		t.wake()
+		t.mu.Unlock()
+		if !errors.Is(err, fsnotify.ErrEventOverflow) {
+			t.ws.logf("watcher of %s: %v", t.root, err)
+			return false
+		}
+		return true
+	}
+}
+
+// watchItem is one thing fsnotify sent: an event, an error, or the end.
+type watchItem struct {
+	ev     fsnotify.Event
+	err    error
+	closed bool
+}
+
+// pump is loop's receiver of what fsnotify sends. fsnotify's reader may
+// send an error while it holds the lock that Add, Remove and Close take
+// (when it handles IN_MOVE_SELF and the watch is gone already): were the
+// loop, inside one of those, its only receiver, both would wait for ever.
+// So pump takes errors whenever they come, and an event only when the
+// loop asks for the next item, after the errors that came first: the
+// order is fsnotify's, and fsnotify's reader stays where it was without
+// pump, at most one event ahead of the loop (blocked sending it).
+func (t *watchedTree) pump() {
+	events, errs := t.w.Events, t.w.Errors
+	var pending []watchItem // errors (or the end) the loop has yet to take
+	for {
 		select {
-		case ev, ok := <-t.w.Events:
+		case <-t.done:
+			return
+		case err, ok := <-errs:
 			if !ok {
-				return
+				// fsnotify is done: its Events are closed next.
+				errs, events = nil, nil
+				pending = append(pending, watchItem{closed: true})
+				continue
 			}
-			if !t.event(ev) {
-				return
+			pending = append(pending, watchItem{err: err})
+		case <-t.next:
+			if len(pending) > 0 {
+				t.items <- pending[0]
+				pending = pending[1:]
+				continue
 			}
-		case err, ok := <-t.w.Errors:
-			if !ok {
+			var it watchItem
+			select {
+			case <-t.done:
 				return
+			case ev, ok := <-events:
+				it = watchItem{ev: ev, closed: !ok}
+			case err, ok := <-errs:
+				it = watchItem{err: err, closed: !ok}
+				if !ok {
+					errs, events = nil, nil
+				}
 			}
-			t.mu.Lock()
-			t.valid = false
-			t.changed = map[string]struct{}{}
-			t.wake()
-			t.mu.Unlock()
-			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				t.ws.logf("watcher of %s: %v", t.root, err)
-				return
-			}
+			t.items <- it
 		}
 	}
 }
@@ -611,15 +744,13 @@ func (t *watchedTree) event(ev fsnotify.Event) bool {
 		// gets its own watches from its Create event, which comes after).
 		if !t.unwatchDirs(rel, !ev.Has(fsnotify.Remove)) {
 			// A watch may go on reporting under a stale name: start over
-			// (the next snapshot is a full scan with a new watcher). It
-			// also happens, harmlessly, when a walk of a new directory
-			// met a directory moved in whose rename is still queued.
+			// (the next snapshot is a full scan with a new watcher).
 			t.ws.logf("watcher of %s lost track of %q; restarting it", t.root, rel)
 			return false
 		}
 	case ev.Has(fsnotify.Create):
 		if info, err := os.Lstat(ev.Name); err == nil && info.IsDir() {
-			if t.dirs[rel] {
+			if _, ok := t.dirs[rel]; ok {
 				// Replaced by a new directory of that name: rewatch it.
 				t.unwatchDirs(rel, false)
 			}
@@ -630,7 +761,7 @@ func (t *watchedTree) event(ev fsnotify.Event) bool {
 		}
 	case ev.Op == fsnotify.Chmod:
 		// A directory's mode is not in a tree; a file's is.
-		if t.dirs[rel] {
+		if _, ok := t.dirs[rel]; ok {
 			return true
 		}
 	}

@@ -144,6 +144,87 @@ func TestWatchEdits(t *testing.T) {
 	}
 }
 
+// TestWatchDirectoryMovedIntoNewDirectory: a watched directory moved into
+// a directory so new that the loop has not watched it yet is found by the
+// walk of the new directory while its rename is still queued. inotify has
+// one watch per inode, so the walk's watch is the old one, under the old
+// name; handling the rename must not leave the directory unwatched (edits
+// in it missed) nor restart the watcher.
+func TestWatchDirectoryMovedIntoNewDirectory(t *testing.T) {
+	f := newWatchFixture(t, Options{}, map[string]string{"a/x": "x\n", "a/sub/y": "y\n", "f": "f\n"})
+	f.snap(t)
+	tr := f.srv.watch.lookup(f.wt)
+	if tr == nil {
+		t.Fatal("worktree not watched after a snapshot")
+	}
+	wt := func(p string) string { return filepath.Join(f.wt, filepath.FromSlash(p)) }
+	// Held: the loop stops at the first event (f's) until the rename is
+	// done, so the walk of n, when n's event comes, finds n/a.
+	tr.mu.Lock()
+	mustDo(t, os.WriteFile(wt("f"), []byte("f2\n"), 0o644))
+	mustDo(t, os.Mkdir(wt("n"), 0o777))
+	mustDo(t, os.Rename(wt("a"), wt("n/a")))
+	tr.mu.Unlock()
+	p0, full0 := f.kinds()
+	if got := changePaths(f.snap(t).Changes); strings.Join(got, ",") != "a/sub/y,a/x,f,n/a/sub/y,n/a/x" {
+		t.Errorf("changes %v, want [a/sub/y a/x f n/a/sub/y n/a/x]", got)
+	}
+	steps := []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { return os.WriteFile(wt("n/a/x"), []byte("x2\n"), 0o644) }, "n/a/x"},
+		{func() error { return os.WriteFile(wt("n/a/sub/z"), []byte("z\n"), 0o644) }, "n/a/sub/z"},
+		{func() error { return os.Rename(wt("n/a/sub"), wt("n/a/sub2")) }, "n/a/sub/y,n/a/sub/z,n/a/sub2/y,n/a/sub2/z"},
+		{func() error { return os.Rename(wt("n/a"), wt("b")) }, "b/sub2/y,b/sub2/z,b/x,n/a/sub2/y,n/a/sub2/z,n/a/x"},
+		{func() error { return os.WriteFile(wt("b/sub2/w"), []byte("w\n"), 0o644) }, "b/sub2/w"},
+	}
+	for i, s := range steps {
+		mustDo(t, s.do())
+		if got := changePaths(f.snap(t).Changes); strings.Join(got, ",") != s.want {
+			t.Errorf("step %d: changes %v, want [%s]", i, got, strings.ReplaceAll(s.want, ",", " "))
+		}
+	}
+	if p, full := f.kinds(); p != p0+int64(len(steps))+1 || full != full0 {
+		t.Errorf("%d partial and %d full snapshots, want %d and %d: the watcher restarted", p-p0, full-full0, len(steps)+1, 0)
+	}
+}
+
+// TestWatchDirectoryMovedOutAndRemoved: a directory renamed out of the
+// tree and removed there before fsnotify handles its IN_MOVE_SELF makes
+// fsnotify's reader send an error while it holds its lock, just when the
+// loop, handling the rename, removes the directory's watch under that
+// lock. The watcher must neither hang nor restart.
+func TestWatchDirectoryMovedOutAndRemoved(t *testing.T) {
+	files := map[string]string{"f": "f\n"}
+	for i := range 10 {
+		files[fmt.Sprintf("d%d/sub/x", i)] = "x\n"
+	}
+	f := newWatchFixture(t, Options{}, files)
+	f.snap(t)
+	tr := f.srv.watch.lookup(f.wt)
+	if tr == nil {
+		t.Fatal("worktree not watched after a snapshot")
+	}
+	out := t.TempDir()
+	p0, full0 := f.kinds()
+	for i := range 10 {
+		d := fmt.Sprintf("d%d", i)
+		// Held: the loop stops at f's event until the directory is gone.
+		tr.mu.Lock()
+		mustDo(t, os.WriteFile(filepath.Join(f.wt, "f"), fmt.Appendf(nil, "%d\n", i), 0o644))
+		mustDo(t, os.Rename(filepath.Join(f.wt, d), filepath.Join(out, d)))
+		mustDo(t, os.RemoveAll(filepath.Join(out, d)))
+		tr.mu.Unlock()
+		if got, want := strings.Join(changePaths(f.snap(t).Changes), ","), d+"/sub/x,f"; got != want {
+			t.Fatalf("round %d: changes %s, want %s", i, got, want)
+		}
+	}
+	if p, full := f.kinds(); p != p0+10 || full != full0 {
+		t.Errorf("%d partial and %d full snapshots, want 10 and 0: the watcher restarted or hung", p-p0, full-full0)
+	}
+}
+
 // TestWatchCheckoutKeepsLocalEdits: a checkout through the server must not
 // make the watcher forget an edit of a path the checkout does not touch,
 // nor report the checkout's own writes as changes.
@@ -386,10 +467,14 @@ func TestWatchRandomized(t *testing.T) {
 			t.Fatalf("round %d (seed %d)", round, seed)
 		}
 	}
-	// A watcher that loses track of a renamed directory restarts, and the
-	// snapshot after is a full scan: rare, but random renames meet it.
-	if p, full := f.kinds(); p+full != int64(rounds+1) || full > int64(rounds/5) {
-		t.Errorf("%d partial and %d full snapshots, want %d in all, at most %d full", p, full, rounds+1, rounds/5)
+	// Only the first snapshot is a full scan, unless the watcher met what
+	// it cannot follow (a directory's inode reused while the removal of
+	// the last one is still queued, say) and restarted: rare, about one
+	// run in a hundred under load.
+	p, full := f.kinds()
+	t.Logf("%d partial and %d full snapshots", p, full)
+	if p+full != int64(rounds+1) || full > 3 {
+		t.Errorf("%d partial and %d full snapshots, want %d in all, at most 3 full", p, full, rounds+1)
 	}
 }
 
