@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -154,10 +156,6 @@ func (f *fetchWalk) run(wants, haves []gitobj.OID) error {
 			}
 		}
 	}
-	uninteresting, err := f.ancestors(haveCommits, nil)
-	if err != nil {
-		return err
-	}
 	// Wanted tags, trees and blobs go out now; commits are walked below.
 	var wantCommits []objstore.GitOID
 	for _, w := range wants {
@@ -189,20 +187,7 @@ func (f *fetchWalk) run(wants, haves []gitobj.OID) error {
 			}
 		}
 	}
-	var commits []objstore.GitOID
-	var edges []objstore.GitOID
-	_, err = f.ancestors(wantCommits, func(oid objstore.GitOID, parents []objstore.GitOID) bool {
-		if uninteresting[oid] {
-			return false
-		}
-		commits = append(commits, oid)
-		for _, p := range parents {
-			if uninteresting[p] {
-				edges = append(edges, p)
-			}
-		}
-		return true
-	})
+	commits, edges, err := f.limit(wantCommits, haveCommits)
 	if err != nil {
 		return err
 	}
@@ -246,39 +231,177 @@ func (f *fetchWalk) run(wants, haves []gitobj.OID) error {
 	return nil
 }
 
-// ancestors walks the commits reachable from tips and returns them as a
-// set. visit, if set, is called once per commit with its parents; a false
-// return stops the walk there.
-func (f *fetchWalk) ancestors(tips []objstore.GitOID, visit func(objstore.GitOID, []objstore.GitOID) bool) (map[objstore.GitOID]bool, error) {
-	set := make(map[objstore.GitOID]bool)
-	stack := append([]objstore.GitOID(nil), tips...)
-	for len(stack) > 0 {
-		oid := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if set[oid] {
-			continue
+// limit returns the commits reachable from wants and not from haves, and
+// the edges: commits reachable from haves that are parents of those. It
+// walks both sides together, newest commit first (by committer time), and
+// stops as soon as everything left to walk is reachable from a have, as
+// git's own revision walk does: a one-commit fetch from a long history
+// reads a few commits, not the whole history behind the haves. A commit
+// dated out of order may be sent though the other side has it, which is
+// harmless; none it lacks is ever left out.
+func (f *fetchWalk) limit(wants, haves []objstore.GitOID) (commits, edges []objstore.GitOID, err error) {
+	const (
+		queued        = 1
+		uninteresting = 2
+	)
+	flags := map[objstore.GitOID]uint8{}
+	var q commitQueue
+	live := 0 // queued commits not (yet) known to be reachable from a have
+	add := func(oid objstore.GitOID, have bool) error {
+		fl := flags[oid]
+		switch {
+		case have && fl&uninteresting != 0, !have && fl&queued != 0:
+			return nil
+		case have && fl&queued != 0:
+			// Queued as wanted, or already walked as wanted: only the flag
+			// changes (a walked one stays sent).
+			flags[oid] = fl | uninteresting
+			if q.has(oid) {
+				live--
+			}
+			return nil
 		}
-		if err := f.ctx.Err(); err != nil {
-			return nil, err
-		}
-		set[oid] = true
-		o, err := f.get(oid)
+		o, ok, err := f.r.object(oid)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if !ok {
+			if have {
+				return nil // a have the store never saw
+			}
+			return fmt.Errorf("storeremote: object %v is not in the store", oid)
 		}
 		if o.Type != objstore.GitCommit {
-			return nil, fmt.Errorf("storeremote: %v is a %v, not a commit", oid, o.Type)
+			return fmt.Errorf("storeremote: %v is a %v, not a commit", oid, o.Type)
+		}
+		c, err := gitobj.DecodeCommit(gitobj.SHA1, o.Raw)
+		if err != nil {
+			return fmt.Errorf("storeremote: %w", err)
+		}
+		fl |= queued
+		if have {
+			fl |= uninteresting
+		} else {
+			live++
+		}
+		flags[oid] = fl
+		q.push(oid, identTime(c.Committer), c)
+		return nil
+	}
+	for _, h := range haves {
+		if err := add(h, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, w := range wants {
+		if err := add(w, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	for q.len() > 0 && live > 0 {
+		if err := f.ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		oid, c := q.pop()
+		have := flags[oid]&uninteresting != 0
+		if !have {
+			live--
+			commits = append(commits, oid)
+		}
+		for _, p := range c.Parents {
+			if err := add(fromGit(p), have); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	seenEdge := map[objstore.GitOID]bool{}
+	for _, oid := range commits {
+		o, err := f.get(oid)
+		if err != nil {
+			return nil, nil, err
 		}
 		_, parents, err := commitLinks(o.Raw)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if visit != nil && !visit(oid, parents) {
-			continue
+		for _, p := range parents {
+			if flags[p]&uninteresting != 0 && !seenEdge[p] {
+				seenEdge[p] = true
+				edges = append(edges, p)
+			}
 		}
-		stack = append(stack, parents...)
 	}
-	return set, nil
+	return commits, edges, nil
+}
+
+// identTime is the Unix time of a "Name <email> TIME ZONE" line (0 when it
+// has none).
+func identTime(ident string) int64 {
+	i := strings.LastIndexByte(ident, '>')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(ident[i+1:])
+	if len(f) == 0 {
+		return 0
+	}
+	t, _ := strconv.ParseInt(f[0], 10, 64)
+	return t
+}
+
+// commitQueue is a max-heap of commits by committer time.
+type commitQueue struct {
+	items []queuedCommit
+	in    map[objstore.GitOID]bool
+}
+
+type queuedCommit struct {
+	oid  objstore.GitOID
+	when int64
+	c    *gitobj.CommitObject
+}
+
+func (q *commitQueue) len() int { return len(q.items) }
+
+func (q *commitQueue) has(oid objstore.GitOID) bool { return q.in[oid] }
+
+func (q *commitQueue) push(oid objstore.GitOID, when int64, c *gitobj.CommitObject) {
+	if q.in == nil {
+		q.in = map[objstore.GitOID]bool{}
+	}
+	q.in[oid] = true
+	q.items = append(q.items, queuedCommit{oid, when, c})
+	for i := len(q.items) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q.items[p].when >= q.items[i].when {
+			break
+		}
+		q.items[p], q.items[i] = q.items[i], q.items[p]
+		i = p
+	}
+}
+
+func (q *commitQueue) pop() (objstore.GitOID, *gitobj.CommitObject) {
+	top := q.items[0]
+	last := len(q.items) - 1
+	q.items[0] = q.items[last]
+	q.items = q.items[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(q.items) && q.items[l].when > q.items[m].when {
+			m = l
+		}
+		if r < len(q.items) && q.items[r].when > q.items[m].when {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q.items[m], q.items[i] = q.items[i], q.items[m]
+		i = m
+	}
+	delete(q.in, top.oid)
+	return top.oid, top.c
 }
 
 // markHave marks a tree and everything under it as present on the other
