@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
@@ -64,6 +65,18 @@ func (s *Server) gitRemote(sc *serverConn) *storeremote.Remote {
 		}
 	}
 	return sc.git
+}
+
+// auditLog finishes decoding an audit request, authorizes it and opens the
+// store's audit log.
+func (s *Server) auditLog(sc *serverConn, op byte, d *dec) (*audit.Log, error) {
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(sc, op, ""); err != nil {
+		return nil, err
+	}
+	return storeaudit.OpenLog(s.o.Store.KV(), nil)
 }
 
 // offeredBy is the set of values refs list (git ids and peeled tags).
@@ -158,13 +171,7 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	case opGitPush:
 		return s.gitPush(ctx, sc, r, w, e, d)
 	case opAuditCheckpoint:
-		if err := d.done(); err != nil {
-			return err
-		}
-		if err := s.authorize(sc, op, ""); err != nil {
-			return err
-		}
-		log, err := storeaudit.OpenLog(s.o.Store.KV(), nil)
+		log, err := s.auditLog(sc, op, d)
 		if err != nil {
 			return err
 		}
@@ -177,13 +184,7 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		return nil
 	case opAuditProve:
 		t, n := d.i(), d.i()
-		if err := d.done(); err != nil {
-			return err
-		}
-		if err := s.authorize(sc, op, ""); err != nil {
-			return err
-		}
-		log, err := storeaudit.OpenLog(s.o.Store.KV(), nil)
+		log, err := s.auditLog(sc, op, d)
 		if err != nil {
 			return err
 		}
