@@ -1000,3 +1000,86 @@ func TestThinHelper(t *testing.T) {
 	e.checkClone(clone, src)
 	e.fsck()
 }
+
+// TestServerKilledDuringPush: the server a push goes through is killed
+// with SIGKILL at points across the push; the push fails or lands, the
+// store stays clean with main at its old or new value, and the next push
+// starts a fresh server and lands.
+func TestServerKilledDuringPush(t *testing.T) {
+	e := newE2EMode(t, true)
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "base", map[string]string{"a": "a\n"})
+	e.git(src, "push", "-q", "helios::"+e.store, "main")
+	old := e.git(src, "rev-parse", "HEAD")
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 30; i++ {
+		files := map[string]string{}
+		for j := 0; j < 40; j++ {
+			files[fmt.Sprintf("d%d/f%d", j%5, j)] = fmt.Sprint(i, j, rng.Int())
+		}
+		if i%6 == 0 {
+			blob := make([]byte, 2<<20)
+			rng.Read(blob)
+			files["blob.bin"] = string(blob)
+		}
+		e.commit(src, fmt.Sprint("c", i), files)
+	}
+	newID := e.git(src, "rev-parse", "HEAD")
+	serverPID := func() int {
+		c, err := server.Dial(e.store, "")
+		if err != nil {
+			return 0
+		}
+		defer c.Close()
+		return c.ServerPID
+	}
+	// How long an undisturbed push takes, into a scratch store.
+	scratch := filepath.Join(e.home, "scratch")
+	initStore(t, scratch)
+	e.git(src, "ls-remote", "helios::"+scratch) // its server starts
+	start := time.Now()
+	e.git(src, "push", "-q", "helios::"+scratch, "main")
+	full := time.Since(start)
+	if err := storedir.StopServer(scratch, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an undisturbed push takes %v", full)
+	landed := false
+	for k := 0; k < 12 && !landed; k++ {
+		// A server is running (the last command started one); kill it a
+		// little later each round, while the push is under way.
+		e.git(src, "ls-remote", "helios::"+e.store)
+		pid := serverPID()
+		if pid == 0 {
+			t.Fatal("no server after ls-remote")
+		}
+		cmd := exec.Command("git", "push", "-q", "helios::"+e.store, "main")
+		cmd.Dir, cmd.Env = src, e.env
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(full * time.Duration(k+1) / 10)
+		syscall.Kill(pid, syscall.SIGKILL)
+		err := cmd.Wait()
+		if err := storedir.StopServer(e.store, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		e.fsck()
+		switch got := e.storeRefs()["refs/heads/main"]; got {
+		case old:
+		case newID:
+			landed = true
+		default:
+			t.Fatalf("round %d: main = %s, want %s or %s", k, got, old, newID)
+		}
+		t.Logf("round %d: push %v, landed %v", k, err, landed)
+	}
+	e.git(src, "push", "-q", "helios::"+e.store, "main")
+	if got := e.storeRefs()["refs/heads/main"]; got != newID {
+		t.Fatalf("after the kills: main = %s, want %s", got, newID)
+	}
+	clone := filepath.Join(e.home, "clone")
+	e.git(e.home, "clone", "-q", "helios::"+e.store, clone)
+	e.checkClone(clone, src)
+}
