@@ -145,6 +145,9 @@ func NewSearch(st Store, cfg Config) (*Search, error) {
 func (s *Search) Run(ctx context.Context) (*Report, error) {
 	s.start = s.cfg.Now()
 	t0 := time.Now()
+	// The base is always evaluated, even past the time budget (a search
+	// has no meaning without it); the workers then stop at once.
+	baseCtx := ctx
 	if s.cfg.TimeBudget > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.TimeBudget)
@@ -169,7 +172,7 @@ func (s *Search) Run(ctx context.Context) (*Report, error) {
 	s.root = &Node{State: s.cfg.Base, Tree: base.Root}
 	s.table[base.Root] = s.root
 	s.nodes = append(s.nodes, s.root)
-	res, err := s.ev.Eval(ctx, 0, s.root.State, s.root.Tree)
+	res, err := s.ev.Eval(baseCtx, 0, s.root.State, s.root.Tree)
 	if err != nil {
 		return nil, err
 	}

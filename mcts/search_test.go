@@ -345,3 +345,14 @@ func TestSearchGitBackendFindsTheSameFix(t *testing.T) {
 		t.Errorf("git fsck --strict: %v", err)
 	}
 }
+
+// TestTimeBudgetShorterThanBaseTests: a budget that runs out while the
+// base state's tests run still gives a report (the base evaluated, the
+// search stopped by the budget), not an error.
+func TestTimeBudgetShorterThanBaseTests(t *testing.T) {
+	r := exampleSearch(t, memStore(t), Config{Run: "tb", Workers: 2, Seed: 1, TimeBudget: 20 * time.Millisecond,
+		Test: eval.Config{Command: "sleep 0.2; sh test.sh"}})
+	if r.Stop != "time budget" || r.Evaluations < 1 {
+		t.Errorf("stop %q after %d evaluations, want the time budget after the base's", r.Stop, r.Evaluations)
+	}
+}
