@@ -5,10 +5,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 
+	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,17 +40,10 @@ func forward(args []string) {
 
 // fullExecutable is the full build beside this executable, else on $PATH.
 func fullExecutable() (string, error) {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), fullName)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 && !st.IsDir() {
-			return p, nil
-		}
+	if p := server.Executable(fullName); p != "" {
+		return p, nil
 	}
-	p, err := exec.LookPath(fullName)
-	if err != nil {
-		return "", fmt.Errorf("this helios is the thin build and needs %s beside it or on $PATH: %w", fullName, err)
-	}
-	return p, nil
+	return "", fmt.Errorf("this helios is the thin build and needs %s beside it or on $PATH", fullName)
 }
 
 // execFull replaces this process with the full build, same arguments.

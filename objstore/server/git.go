@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -348,7 +349,7 @@ func (f *frameStream) object(obj gitobj.Object) {
 	h[0] = byte(obj.Type)
 	f.write(h[:1])
 	f.oid(obj.OID)
-	n := putUvarint(h[:], uint64(len(obj.Data)))
+	n := binary.PutUvarint(h[:], uint64(len(obj.Data)))
 	f.write(h[:n])
 	f.write(obj.Data)
 }
@@ -443,17 +444,6 @@ func (f *frameSource) fail(err error) error {
 	return err
 }
 
-func putUvarint(b []byte, v uint64) int {
-	i := 0
-	for v >= 0x80 {
-		b[i] = byte(v) | 0x80
-		v >>= 7
-		i++
-	}
-	b[i] = byte(v)
-	return i + 1
-}
-
 func readOID(r *bufio.Reader) (gitobj.OID, error) {
 	n, err := r.ReadByte()
 	if err != nil {
@@ -512,7 +502,7 @@ func readObject(r *bufio.Reader) (gitobj.Object, error) {
 	default:
 		return gitobj.Object{}, fmt.Errorf("%w: object %s of type %d", ErrProtocol, id, t)
 	}
-	size, err := readUvarint(r)
+	size, err := binary.ReadUvarint(r)
 	if err != nil {
 		return gitobj.Object{}, truncated(err)
 	}
@@ -524,21 +514,6 @@ func readObject(r *bufio.Reader) (gitobj.Object, error) {
 		return gitobj.Object{}, truncated(err)
 	}
 	return gitobj.Object{Type: gitobj.Type(t), OID: id, Data: data}, nil
-}
-
-func readUvarint(r *bufio.Reader) (uint64, error) {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: varint overflow", ErrProtocol)
 }
 
 func (e *enc) oid(id gitobj.OID) { e.bytes(id.Bytes()) }

@@ -257,6 +257,23 @@ func spawn(dir string, cmd *exec.Cmd) (<-chan error, error) {
 	return exited, nil
 }
 
+// Executable returns the executable called name beside the running one,
+// else the one on $PATH, else "": how a front end finds the program it
+// hands work to (the thin helios its helios-store, the helper helios).
+func Executable(name string) string {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
 // BuildID identifies the running executable by its file's device, inode,
 // size and modification time: a rebuilt or reinstalled binary gets another
 // identity, at the cost of a stat (hashing a 10 MB executable would cost

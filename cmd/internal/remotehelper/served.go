@@ -88,19 +88,7 @@ func serveCommand() func(dir string) *exec.Cmd {
 
 // HeliosExecutable is the helios executable beside this one, else the one
 // on $PATH, else "".
-func HeliosExecutable() string {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "helios")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	p, err := exec.LookPath("helios")
-	if err != nil {
-		return ""
-	}
-	return p
-}
+func HeliosExecutable() string { return server.Executable("helios") }
 
 // checkServedAuditLog is checkAuditLog through the server: the checkpoint
 // and the consistency proof come from the server, and are checked here
