@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -679,28 +678,10 @@ func (g *Git) mktree(es []objstore.Entry) (objstore.ID, error) {
 func (g *Git) ImportDir(dir, message string) (objstore.ID, error) {
 	files := map[string][]byte{}
 	modes := map[string]objstore.Mode{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			if e.Name() == ".git" || e.Name() == "__pycache__" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		if info.Mode().Perm()&0o111 != 0 {
-			modes[filepath.ToSlash(rel)] = objstore.ModeExec
+	err := walkImport(dir, func(rel string, mode objstore.Mode, b []byte) error {
+		files[rel] = b
+		if mode == objstore.ModeExec {
+			modes[rel] = objstore.ModeExec
 		}
 		return nil
 	})

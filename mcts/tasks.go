@@ -56,13 +56,10 @@ func LoadTasks(dir string) ([]Task, error) {
 	return out, nil
 }
 
-// ImportDir stores the files under dir (not .git) as a new state.
-func ImportDir(s *objstore.Store, dir, message string) (objstore.ID, error) {
-	d, err := s.NewDraft(objstore.ZeroID)
-	if err != nil {
-		return objstore.ZeroID, err
-	}
-	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+// walkImport calls fn with each regular file under dir (not in .git or
+// __pycache__): its slash-separated relative path, mode and content.
+func walkImport(dir string, fn func(rel string, mode objstore.Mode, content []byte) error) error {
+	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -76,17 +73,26 @@ func ImportDir(s *objstore.Store, dir, message string) (objstore.ID, error) {
 		if err != nil || !info.Mode().IsRegular() {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
+		rel, _ := filepath.Rel(dir, p)
 		mode := objstore.ModeFile
 		if info.Mode().Perm()&0o111 != 0 {
 			mode = objstore.ModeExec
 		}
-		return d.Put(filepath.ToSlash(rel), mode, b)
+		return fn(filepath.ToSlash(rel), mode, b)
 	})
+}
+
+// ImportDir stores the files under dir (not .git) as a new state.
+func ImportDir(s *objstore.Store, dir, message string) (objstore.ID, error) {
+	d, err := s.NewDraft(objstore.ZeroID)
+	if err != nil {
+		return objstore.ZeroID, err
+	}
+	err = walkImport(dir, func(rel string, mode objstore.Mode, b []byte) error { return d.Put(rel, mode, b) })
 	if err != nil {
 		return objstore.ZeroID, fmt.Errorf("mcts: import %q: %w", dir, err)
 	}
