@@ -200,3 +200,42 @@ func (s *Store) UpdateRefs(updates ...RefUpdate) error {
 	w := s.NewWriter()
 	return w.Commit(updates...)
 }
+
+// CheckRefTargets checks that what every ref reaches first is readable:
+// its state and the state's root tree, and, for a ref with a git value,
+// the git object it names. Objects are stored before the refs that reach
+// them, in dependency order, so these stand for everything behind them. A
+// read-only view of a store that a writer changed while it was opened can
+// fail it (see objstore/rocksdb's read-only open); an error wraps
+// ErrNotFound.
+func (s *Store) CheckRefTargets() error {
+	refs, err := s.Refs("")
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if r.IsSymbolic() {
+			continue
+		}
+		st, err := s.State(r.ID)
+		if err != nil {
+			return fmt.Errorf("ref %q: %w", r.Name, err)
+		}
+		if ok, err := s.Has(KindTree, st.Root); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("%w: tree %v", ErrNotFound, st.Root.Short())
+			}
+			return fmt.Errorf("ref %q: %w", r.Name, err)
+		}
+	}
+	gitRefs, err := s.GitRefs("")
+	if err != nil {
+		return err
+	}
+	for _, g := range gitRefs {
+		if _, err := s.GitObject(g.OID); err != nil {
+			return fmt.Errorf("git value of ref %q: %w", g.Name, err)
+		}
+	}
+	return nil
+}

@@ -74,7 +74,10 @@ type KV struct {
 	ro       *grocksdb.ReadOptions
 	wo, wso  *grocksdb.WriteOptions
 	readOnly bool
-	ingested atomic.Uint64 // names the table files Ingest writes
+	// unsettled: a read-only instance whose MANIFEST changed while it was
+	// opened (see openReadOnly).
+	unsettled bool
+	ingested  atomic.Uint64 // names the table files Ingest writes
 
 	mu     sync.RWMutex // guards closed against Close racing other calls
 	closed bool
@@ -121,11 +124,12 @@ func Open(dir string, o Options) (*KV, error) {
 
 	var db *grocksdb.DB
 	var err error
+	var unsettled bool
 	deadline := time.Now().Add(o.LockWait)
 	waited := false
 	for {
 		if o.ReadOnly {
-			db, err = grocksdb.OpenDbForReadOnly(opts, dir, false)
+			db, unsettled, err = openReadOnly(opts, dir)
 		} else {
 			db, err = grocksdb.OpenDb(opts, dir)
 		}
@@ -152,10 +156,56 @@ func Open(dir string, o Options) (*KV, error) {
 		removeIngestLeftovers(dir)
 	}
 	return &KV{
-		dir: dir, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly,
+		dir: dir, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly, unsettled: unsettled,
 		ro: grocksdb.NewDefaultReadOptions(),
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
+}
+
+// openReadOnly opens a read-only instance and says whether the writer
+// changed the database while it did. A read-only open reads the MANIFEST
+// (which table files hold what) and then replays the write-ahead logs; a
+// writer that records a new version between the two makes a view no writer
+// ever had: a table file ingested after the MANIFEST was read is missing
+// while a log write that followed it is present (a push's ref without its
+// objects), and a memory table flushed to a new table file, its log
+// deleted, is in neither. The MANIFEST's name, size and time are read
+// before and after the open; when they differ, KV.Unsettled is true and
+// the caller checks what it needs and opens again if that is missing
+// (objstore.Store.CheckRefTargets, as cmd/internal/storedir does). A busy
+// writer changes the MANIFEST often (an ingestion per 4 MiB of a push), so
+// a change alone is no reason to open again.
+func openReadOnly(opts *grocksdb.Options, dir string) (db *grocksdb.DB, unsettled bool, err error) {
+	before, err := manifestState(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if db, err = grocksdb.OpenDbForReadOnly(opts, dir, false); err != nil {
+		return nil, false, err
+	}
+	after, err := manifestState(dir)
+	return db, err != nil || after != before, nil
+}
+
+// Unsettled reports that the writer changed the database while this
+// read-only instance was opened, so its view may mix two versions (see
+// openReadOnly).
+func (k *KV) Unsettled() bool { return k.unsettled }
+
+// manifestState names the database's current MANIFEST and its size and
+// modification time: it changes whenever the writer records a new version
+// (an ingestion, a flush, a compaction) or starts a new MANIFEST.
+func manifestState(dir string) (string, error) {
+	cur, err := os.ReadFile(filepath.Join(dir, "CURRENT"))
+	if err != nil {
+		return "", fmt.Errorf("rocksdb: %w", err)
+	}
+	name := strings.TrimSpace(string(cur))
+	fi, err := os.Stat(filepath.Join(dir, name))
+	if err != nil {
+		return "", fmt.Errorf("rocksdb: %w", err)
+	}
+	return fmt.Sprintf("%s %d %d", name, fi.Size(), fi.ModTime().UnixNano()), nil
 }
 
 // isLockError recognises RocksDB's "lock held" failure. RocksDB reports it

@@ -87,6 +87,32 @@ func Open(dir string, o Options) (*objstore.Store, error) {
 			return nil, err
 		}
 	}
+	if o.Write {
+		return open(dir, o, stderr)
+	}
+	// A read-only instance opened while the writer changed the database
+	// may show a ref without the objects behind it (see objstore/rocksdb's
+	// read-only open); such a view is checked and, when mixed, opened again.
+	var err error
+	for try := 1; try <= readOnlyTries; try++ {
+		var s *objstore.Store
+		if s, err = open(dir, o, stderr); !errors.Is(err, errMixedView) {
+			return s, err
+		}
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("%s: a writer changed the store during each of %d read-only opens; try again: %w", dir, readOnlyTries, err)
+}
+
+// readOnlyTries bounds the read-only opens of a store that a writer keeps
+// changing (about a second of pauses in all).
+const readOnlyTries = 20
+
+// errMixedView is wrapped by open when a read-only view mixes two versions
+// of the store.
+var errMixedView = errors.New("read-only view mixes two versions of the store")
+
+func open(dir string, o Options, stderr io.Writer) (*objstore.Store, error) {
 	kv, err := rocksdb.Open(DBDir(dir), rocksdb.Options{
 		ReadOnly: !o.Write,
 		LockWait: o.LockWait,
@@ -141,6 +167,15 @@ func Open(dir string, o Options) (*objstore.Store, error) {
 	s, err := objstore.Open(kvs, opts)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", dir, err))
+	}
+	if kv.Unsettled() {
+		if err := s.CheckRefTargets(); err != nil {
+			s.Close()
+			if errors.Is(err, objstore.ErrNotFound) {
+				return nil, fmt.Errorf("%w: %w", errMixedView, err)
+			}
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	if journal != nil {
 		if err := journal.Baseline(s, opts.Actor); err != nil {
