@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
@@ -67,6 +68,21 @@ func (s *session) fetch(ctx context.Context, first string) error {
 			haves = append(haves, r.OID)
 		}
 	}
+	// A clone from a remote that keeps clone packs installs one and
+	// fetches only what its tips lack.
+	var again []gitobj.Object
+	if cp, ok := s.cfg.Remote.(ClonePacker); ok && len(haves) == 0 {
+		pack, err := cp.InstallClonePack(ctx, wants, filepath.Join(local.GitDir(), "objects", "pack"))
+		if err != nil {
+			return fmt.Errorf("helper: fetch: %w", err)
+		}
+		if pack != nil {
+			haves, again = pack.Tips, pack.Wanted
+			if s.progress && s.verbosity >= 1 {
+				fmt.Fprintf(s.cfg.Err, "helios: installed a clone pack of %d tips\n", len(haves))
+			}
+		}
+	}
 	// A remote that verifies what it serves (the helios store checks every
 	// value against its BLAKE3 ID) lets the pack writer check git ids with
 	// the fast SHA-1.
@@ -74,6 +90,12 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	pw, err := local.NewPackWriter(gitrepo.PackOptions{TrustedSource: trusted && v.VerifiesObjects(), KeepData: true})
 	if err != nil {
 		return fmt.Errorf("helper: fetch: %w", err)
+	}
+	for _, o := range again {
+		if err := pw.WriteObject(o); err != nil {
+			pw.Abort()
+			return fmt.Errorf("helper: fetch: %w", err)
+		}
 	}
 	sink := &progressSink{s: s, w: pw, what: "receiving objects"}
 	if err := s.cfg.Remote.Fetch(ctx, wants, haves, sink); err != nil {

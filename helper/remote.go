@@ -145,3 +145,27 @@ const (
 type VerifyingRemote interface {
 	VerifiesObjects() bool
 }
+
+// ClonePacker is a Remote that keeps clone packs (package clonepack):
+// finished packs of everything reachable from some tips. A clone (a fetch
+// with no haves) installs one instead of having every object sent, then
+// fetches what the tips lack as an ordinary fetch whose haves are the tips.
+type ClonePacker interface {
+	// InstallClonePack puts into packDir (a repository's objects/pack) a
+	// pack and its index, index last, whose tips are all reachable from
+	// wants, building one for wants if the remote has none. It returns
+	// nil (and no error) when the remote keeps no clone packs.
+	InstallClonePack(ctx context.Context, wants []gitobj.OID, packDir string) (*InstalledPack, error)
+}
+
+// InstalledPack is what InstallClonePack installed.
+type InstalledPack struct {
+	// Tips are the ids whose closure the pack holds.
+	Tips []gitobj.OID
+	// Wanted are the objects the wants name. The fetch that follows the
+	// install writes them again into its own pack, the one the helper
+	// locks: git's connectivity check after a clone is skipped only when
+	// every ref's value is in that pack (connected.c), and otherwise walks
+	// the whole history.
+	Wanted []gitobj.Object
+}

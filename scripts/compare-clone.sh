@@ -9,9 +9,13 @@
 # It measures:
 #   push      all branches and tags into an empty store   vs  git push file:// into an empty bare repo
 #   clone     git clone --mirror helios::STORE            vs  git clone --mirror file://BARE
+#             (the store has no clone pack yet: it packs every object)
+#   clone-again  the same clone again: it installs the clone pack the first left
 #   push1     a one-commit push (median of 3)              vs  the same over file://
 #   fetch1    a one-commit fetch (median of 3)             vs  the same over file://
-#   size      du of the store directory                    vs  du of the bare repository
+#   clone-after-push  a clone after the one-commit pushes: the clone pack plus the new commits
+#   size      du of the store directory, without its clone packs, vs  du of the bare repository
+#   clone-pack-cache  du of the store's clone packs (a cache; gc clears it)
 # and prints one JSON object per pair with the ratio helios/file (< 1: helios is faster/smaller).
 # HELIOS_PROFILE=DIR writes CPU profiles of the helper's push and clone there.
 set -euo pipefail
@@ -70,10 +74,20 @@ pair push "$th" "$tf" s
 tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
 th=$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")
 pair clone "$th" "$tf" s
-if [ "$(git -C "$work/clone-file" rev-list --objects --all | sort | md5sum)" != "$(git -C "$work/clone-helios" rev-list --objects --all | sort | md5sum)" ]; then
-	echo "clone over helios differs from clone over file://" >&2
-	exit 1
-fi
+same() { # the two clones hold the same objects
+	if [ "$(git -C "$1" rev-list --objects --all | sort | md5sum)" != "$(git -C "$2" rev-list --objects --all | sort | md5sum)" ]; then
+		echo "clone over helios ($2) differs from clone over file:// ($1)" >&2
+		exit 1
+	fi
+}
+same "$work/clone-file" "$work/clone-helios"
+# The first clone left a clone pack in the store (helper/clonepack); a
+# second clone of the same refs installs it instead of packing again.
+tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file2")
+th=$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios2")
+pair clone-again "$th" "$tf" s
+same "$work/clone-file2" "$work/clone-helios2"
+rm -rf "$work/clone-file2" "$work/clone-helios2"
 
 # One-commit push and fetch, three rounds.
 git clone -q "file://$bare" "$work/w"
@@ -90,4 +104,12 @@ for i in 1 2 3; do
 done
 pair push1 "$(median "${p_h[@]}")" "$(median "${p_f[@]}")" s
 pair fetch1 "$(median "${f_h[@]}")" "$(median "${f_f[@]}")" s
-pair size "$(du -sb "$store" | cut -f1)" "$(du -sb "$bare" | cut -f1)" bytes
+# A clone after those pushes: the clone pack's tips are the parents of the
+# new commits, so it is installed and only the new commits are sent.
+tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file3")
+th=$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios3")
+pair clone-after-push "$th" "$tf" s
+same "$work/clone-file3" "$work/clone-helios3"
+cache=$(du -sb "$store/clonepacks" 2>/dev/null | cut -f1 || echo 0)
+pair size "$(($(du -sb "$store" | cut -f1) - ${cache:-0}))" "$(du -sb "$bare" | cut -f1)" bytes
+pair clone-pack-cache "${cache:-0}" "$(du -sb "$bare" | cut -f1)" bytes

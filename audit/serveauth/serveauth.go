@@ -293,7 +293,7 @@ func (a *Access) Authorize(p server.Peer, op, target string) error {
 		return nil
 	case "refs", "update-refs", "git-push":
 		return hasRole()
-	case "git-list", "git-fetch", "audit-checkpoint", "audit-prove":
+	case "git-list", "git-fetch", "git-clone-pack", "audit-checkpoint", "audit-prove":
 		if err := hasRole(); err != nil {
 			return err
 		}
@@ -335,7 +335,7 @@ var reads = map[string]bool{
 	"status": true, server.RefRead: true, "resolve": true, "resolve-state": true, "refs": true,
 	"state": true, "log": true, "diff": true, "stat": true, "list-tree": true, "read-file": true,
 	"stats": true, "worktree-state": true,
-	"git-list": true, "git-fetch": true, "audit-checkpoint": true, "audit-prove": true,
+	"git-list": true, "git-fetch": true, "git-clone-pack": true, "audit-checkpoint": true, "audit-prove": true,
 }
 
 // Denied records a refusal in the audit log (server.Options.Denied); reads

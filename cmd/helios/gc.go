@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,6 +26,13 @@ func gcCommand() *cli.Command {
 			rep, err := s.GC(c.Context, !c.Bool("no-compact"))
 			if err != nil {
 				return err
+			}
+			// Clone packs may hold objects of refs deleted since they were
+			// made: they go with them (the next clone makes a new one).
+			if cp := storedir.ClonePacks(c.String("store")); cp != nil {
+				if err := cp.Clear(); err != nil {
+					return err
+				}
 			}
 			switch {
 			case c.Bool("json"):

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/helios-vcs/helios/audit"
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
@@ -122,6 +123,7 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	srv := server.New(withAccess(server.Options{
 		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
 		VerifierKey: verifierKey(o.store),
+		ClonePacks:  storedir.ClonePacks(o.store),
 		Logf:        func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
 		// The watcher's flush markers live in the store directory, which
 		// the server owns while it holds the lock.

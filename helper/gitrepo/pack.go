@@ -33,6 +33,9 @@ type PackOptions struct {
 	NoSync bool
 	// KeepMessage is the content of the .keep file.
 	KeepMessage string
+	// NoKeep writes no .keep file (a pack outside a repository, or one
+	// that no gc can race with).
+	NoKeep bool
 	// Workers compress and hash entries in parallel (0: GOMAXPROCS).
 	Workers int
 	// TrustedSource says the objects come from a store that already
@@ -401,19 +404,35 @@ func (w *PackWriter) finish() (PackFiles, error) {
 
 	name := hex.EncodeToString(sum)
 	base := filepath.Join(w.dir, "pack-"+name)
-	pf := PackFiles{Pack: base + ".pack", Index: base + ".idx", Keep: base + ".keep", Checksum: name, Objects: len(w.entries)}
-	if err := os.WriteFile(pf.Keep, []byte(w.opts.KeepMessage+"\n"), 0o644); err != nil {
-		return PackFiles{}, fmt.Errorf("gitrepo: write keep: %w", err)
+	pf := PackFiles{Pack: base + ".pack", Index: base + ".idx", Checksum: name, Objects: len(w.entries)}
+	if !w.opts.NoKeep {
+		pf.Keep = base + ".keep"
+		if err := os.WriteFile(pf.Keep, []byte(w.opts.KeepMessage+"\n"), 0o644); err != nil {
+			return PackFiles{}, fmt.Errorf("gitrepo: write keep: %w", err)
+		}
+	}
+	// git's packs and indexes are read-only.
+	for _, f := range []string{w.tmp.Name(), idxName} {
+		if err := os.Chmod(f, 0o444); err != nil {
+			removeKeep(pf)
+			return PackFiles{}, fmt.Errorf("gitrepo: %w", err)
+		}
 	}
 	if err := os.Rename(w.tmp.Name(), pf.Pack); err != nil {
-		os.Remove(pf.Keep)
+		removeKeep(pf)
 		return PackFiles{}, fmt.Errorf("gitrepo: %w", err)
 	}
 	if err := os.Rename(idxName, pf.Index); err != nil {
-		os.Remove(pf.Keep)
+		removeKeep(pf)
 		return PackFiles{}, fmt.Errorf("gitrepo: %w", err)
 	}
 	return pf, nil
+}
+
+func removeKeep(pf PackFiles) {
+	if pf.Keep != "" {
+		os.Remove(pf.Keep)
+	}
 }
 
 // IndexEntry is one object of a pack index.

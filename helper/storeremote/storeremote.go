@@ -40,6 +40,7 @@ import (
 	"fmt"
 
 	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/clonepack"
 	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/objstore"
 )
@@ -68,6 +69,8 @@ type Remote struct {
 	// Actor is who the audit journal records for pushed ref changes
 	// (default: the store's actor).
 	Actor string
+	// ClonePacks, if set, keeps the packs clones install (see clonepack.go).
+	ClonePacks *clonepack.Cache
 
 	// exp holds the git objects computed for store objects that have no
 	// git id yet (states made inside helios), by id; expIDs memoizes the

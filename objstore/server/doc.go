@@ -102,6 +102,9 @@
 //	                     'e' to give up); → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
+//	25 git-clone-pack    wants → has-pack; with one, 'd' frames of: name,
+//	                     tips, pack size, index size, the pack, the index,
+//	                     then the wants' object records (helper/clonepack)
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:
 //	                     token changes; numbered apart so that operations
 //	                     can be appended above without renumbering)

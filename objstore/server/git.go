@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
@@ -50,6 +51,7 @@ func (s *Server) gitRemote(sc *serverConn) *storeremote.Remote {
 	if sc.git == nil {
 		sc.git = storeremote.NewShared(s.o.Store)
 		sc.git.Actor = sc.peer.Name()
+		sc.git.ClonePacks = s.o.ClonePacks
 		sc.git.Judge = func(ups []objstore.RefUpdate) []error {
 			verdicts := make([]error, len(ups))
 			for i := range ups {
@@ -142,23 +144,8 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		if err := d.done(); err != nil {
 			return err
 		}
-		if err := s.authorize(sc, op, ""); err != nil {
+		if err := s.authorizeWants(ctx, sc, op, wants); err != nil {
 			return err
-		}
-		// Only what the peer may list is served: every want must be the
-		// value of a readable ref (git asks for nothing else).
-		offered := sc.offered
-		if offered == nil {
-			refs, err := s.gitReadable(ctx, sc, false)
-			if err != nil {
-				return err
-			}
-			offered = offeredBy(refs)
-		}
-		for _, want := range wants {
-			if !offered[want] {
-				return fmt.Errorf("%w: %s is not the value of a ref this peer may read", ErrDenied, want)
-			}
 		}
 		out := &frameStream{w: w}
 		err := s.gitRemote(sc).Fetch(ctx, wants, haves, objectWriter{out})
@@ -171,6 +158,15 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		return err
 	case opGitPush:
 		return s.gitPush(ctx, sc, r, w, e, d)
+	case opGitClonePack:
+		wants := d.oids()
+		if err := d.done(); err != nil {
+			return err
+		}
+		if err := s.authorizeWants(ctx, sc, op, wants); err != nil {
+			return err
+		}
+		return s.gitClonePack(ctx, sc, w, e, wants)
 	case opAuditCheckpoint:
 		log, err := s.auditLog(sc, op, d)
 		if err != nil {
@@ -200,6 +196,98 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 		return nil
 	}
 	return fmt.Errorf("%w: unknown operation %d", ErrProtocol, op)
+}
+
+// authorizeWants lets the peer fetch wants only if each is the value of a
+// ref it may read (git asks for nothing else).
+func (s *Server) authorizeWants(ctx context.Context, sc *serverConn, op byte, wants []gitobj.OID) error {
+	if err := s.authorize(sc, op, ""); err != nil {
+		return err
+	}
+	offered := sc.offered
+	if offered == nil {
+		refs, err := s.gitReadable(ctx, sc, false)
+		if err != nil {
+			return err
+		}
+		offered = offeredBy(refs)
+	}
+	for _, want := range wants {
+		if !offered[want] {
+			return fmt.Errorf("%w: %s is not the value of a ref this peer may read", ErrDenied, want)
+		}
+	}
+	return nil
+}
+
+// gitClonePack streams a clone pack for wants (building one if none fits)
+// and the wants' objects; the answer says whether there was one.
+func (s *Server) gitClonePack(ctx context.Context, sc *serverConn, w *bufio.Writer, e *enc, wants []gitobj.OID) error {
+	cp, err := s.gitRemote(sc).ClonePack(ctx, wants)
+	if err != nil {
+		return err
+	}
+	if cp == nil {
+		e.flag(false)
+		return nil
+	}
+	pack, idx, err := cp.Open()
+	if err != nil {
+		return err
+	}
+	defer pack.Close()
+	defer idx.Close()
+	var sizes [2]int64
+	for i, f := range []*os.File{pack, idx} {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		sizes[i] = fi.Size()
+	}
+	out := &frameStream{w: w}
+	var h [binary.MaxVarintLen64]byte
+	uv := func(v uint64) { out.write(h[:binary.PutUvarint(h[:], v)]) }
+	uv(uint64(len(cp.Name)))
+	out.write([]byte(cp.Name))
+	uv(uint64(len(cp.Tips)))
+	for _, t := range cp.Tips {
+		out.oid(t)
+	}
+	uv(uint64(sizes[0]))
+	uv(uint64(sizes[1]))
+	buf := make([]byte, dataChunk)
+	for i, f := range []*os.File{pack, idx} {
+		if n, err := io.CopyBuffer(streamWriter{out}, io.LimitReader(f, sizes[i]), buf); err != nil || n != sizes[i] {
+			if err == nil {
+				err = fmt.Errorf("server: clone pack %s changed while it was sent", cp.Name)
+			}
+			if out.broken {
+				return fmt.Errorf("%w: %w", errBroken, err)
+			}
+			return err
+		}
+	}
+	uv(uint64(len(cp.Wanted)))
+	for _, o := range cp.Wanted {
+		out.object(o)
+	}
+	if err := out.flush(); err != nil {
+		return fmt.Errorf("%w: %w", errBroken, err)
+	}
+	e.flag(true)
+	return nil
+}
+
+// streamWriter is an io.Writer onto a frameStream.
+type streamWriter struct{ s *frameStream }
+
+func (sw streamWriter) Write(p []byte) (int, error) {
+	sw.s.write(p)
+	if sw.s.err != nil {
+		return 0, sw.s.err
+	}
+	return len(p), nil
 }
 
 func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, d *dec) error {

@@ -3,11 +3,13 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/clonepack"
 	"github.com/helios-vcs/helios/helper/gitobj"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -15,6 +17,7 @@ import (
 var (
 	_ helper.Remote          = (*GitRemote)(nil)
 	_ helper.VerifyingRemote = (*GitRemote)(nil)
+	_ helper.ClonePacker     = (*GitRemote)(nil)
 )
 
 // GitRemote is git-remote-helios's helper.Remote through a store's server:
@@ -200,4 +203,108 @@ func (g *GitRemote) ProveTree(t, n int64) (tlog.TreeProof, error) {
 	var proof tlog.TreeProof
 	err := g.c.call(opAuditProve, func(e *enc) { e.i(t); e.i(n) }, nil, func(d *dec) { proof = decodeTreeProof(d) })
 	return proof, err
+}
+
+// InstallClonePack implements helper.ClonePacker for this machine's own
+// server (Trusted): the server picks or builds the pack and streams its
+// files, which are written into packDir as they come. A remote host's
+// server is not asked: its pack would reach git unchecked, so a clone
+// from it has every object sent, and checked, one by one.
+func (g *GitRemote) InstallClonePack(ctx context.Context, wants []gitobj.OID, packDir string) (*helper.InstalledPack, error) {
+	if !g.Trusted {
+		return nil, nil
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		pack *helper.InstalledPack
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := readClonePack(bufio.NewReaderSize(pr, 64<<10), packDir)
+		// Drain, so that the connection can read the rest of the answer.
+		pr.CloseWithError(err)
+		done <- result{p, err}
+	}()
+	var has bool
+	err := g.c.call(opGitClonePack, func(e *enc) { e.oids(wants) }, pw, func(d *dec) { has = d.flag() })
+	pw.Close()
+	res := <-done
+	switch {
+	case err != nil && !errors.Is(err, io.ErrClosedPipe):
+		return nil, err
+	case res.err != nil && !(errors.Is(res.err, io.EOF) && !has):
+		return nil, res.err
+	case !has:
+		return nil, nil
+	}
+	return res.pack, nil
+}
+
+// readClonePack reads git-clone-pack's stream (see doc.go) and installs the
+// pack into packDir.
+func readClonePack(br *bufio.Reader, packDir string) (*helper.InstalledPack, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err
+	}
+	if n > 64 {
+		return nil, fmt.Errorf("%w: clone pack name of %d bytes", ErrProtocol, n)
+	}
+	name := make([]byte, n)
+	if _, err := io.ReadFull(br, name); err != nil {
+		return nil, err
+	}
+	ntips, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err
+	}
+	p := &helper.InstalledPack{}
+	for range ntips {
+		id, err := readOID(br)
+		if err != nil {
+			return nil, err
+		}
+		p.Tips = append(p.Tips, id)
+	}
+	var sizes [2]uint64
+	for i := range sizes {
+		if sizes[i], err = binary.ReadUvarint(br); err != nil {
+			return nil, err
+		}
+	}
+	if err := clonepack.InstallFrom(packDir, string(name), exactly(br, sizes[0]), exactly(br, sizes[1]), nil); err != nil {
+		return nil, err
+	}
+	nwanted, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err
+	}
+	for range nwanted {
+		obj, err := readObject(br)
+		if err != nil {
+			return nil, err
+		}
+		p.Wanted = append(p.Wanted, obj)
+	}
+	return p, nil
+}
+
+// exactly reads n bytes of r, and fails if r ends before them.
+func exactly(r io.Reader, n uint64) io.Reader {
+	return &exactReader{r: io.LimitReader(r, int64(n)), left: n}
+}
+
+type exactReader struct {
+	r    io.Reader
+	left uint64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= uint64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }

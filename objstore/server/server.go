@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helios-vcs/helios/helper/clonepack"
 	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
@@ -43,6 +44,7 @@ const (
 	opGitPush
 	opAuditCheckpoint
 	opAuditProve
+	opGitClonePack
 	opMax
 )
 
@@ -55,6 +57,7 @@ var opNames = [opMax]string{
 	opSetSymbolicRef: "set-symbolic-ref", opFsck: "fsck", opGC: "gc", opStats: "stats",
 	opGitList: "git-list", opGitFetch: "git-fetch", opGitPush: "git-push",
 	opAuditCheckpoint: "audit-checkpoint", opAuditProve: "audit-prove",
+	opGitClonePack: "git-clone-pack",
 }
 
 // protoVersion changes with any incompatible change of the protocol.
@@ -125,6 +128,9 @@ type Options struct {
 	// VerifierKey is the audit log's public key (note format), handed to
 	// git clients that check the log's consistency (see git.go).
 	VerifierKey string
+	// ClonePacks, if set, is the store's cache of clone packs, which
+	// git-clone-pack serves (nil: the operation answers "none").
+	ClonePacks *clonepack.Cache
 }
 
 // Server serves a Store over a stream listener (a Unix socket in the store

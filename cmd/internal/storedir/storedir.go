@@ -7,6 +7,8 @@
 //	audit-signer.key    the audit log's signing key (absent with --no-audit)
 //	audit-verifier.key  its public half
 //	serve.sock, serve.* the resident server's socket and lock files
+//	clonepacks/         packs that clones install (helper/clonepack; not
+//	                    for encrypted stores), cleared by gc
 //
 // Open unlocks the keyring through its key provider, opens the tier, and
 // for writers installs the audit journal, so that every ref change made by
@@ -29,6 +31,7 @@ import (
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/keys"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/helper/clonepack"
 	"github.com/helios-vcs/helios/nvme"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
@@ -40,6 +43,15 @@ import (
 func DBDir(store string) string       { return filepath.Join(store, "db") }
 func TierPath(store string) string    { return filepath.Join(store, "tier.log") }
 func KeyringPath(store string) string { return filepath.Join(store, keys.KeyringFile) }
+
+// ClonePacks is the store's cache of clone packs (helper/clonepack), or nil
+// for an encrypted store: the packs hold objects in the clear.
+func ClonePacks(store string) *clonepack.Cache {
+	if _, err := os.Stat(KeyringPath(store)); err == nil {
+		return nil
+	}
+	return clonepack.Open(filepath.Join(store, "clonepacks"), 0)
+}
 
 // ErrNoStore is wrapped when a directory holds no store.
 var ErrNoStore = errors.New("no helios store")

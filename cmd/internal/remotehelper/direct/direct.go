@@ -38,6 +38,7 @@ func Open(dir, gitDir string, stderr io.Writer) (helper.Remote, io.Closer, error
 		}
 		return s, nil
 	})
+	remote.ClonePacks = storedir.ClonePacks(dir)
 	return &policyRemote{Remote: remote, dir: dir, user: storedir.LocalActor(), store: remote.Store, gitDir: gitDir}, remote, nil
 }
 

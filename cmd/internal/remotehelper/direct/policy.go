@@ -73,6 +73,15 @@ func (p *policyRemote) List(ctx context.Context, forPush bool) ([]helper.Ref, er
 	return out, nil
 }
 
+// InstallClonePack implements helper.ClonePacker: a pack holds only what
+// the wants, values List offered, reach.
+func (p *policyRemote) InstallClonePack(ctx context.Context, wants []gitobj.OID, packDir string) (*helper.InstalledPack, error) {
+	if cp, ok := p.Remote.(helper.ClonePacker); ok {
+		return cp.InstallClonePack(ctx, wants, packDir)
+	}
+	return nil, nil
+}
+
 // Fetch serves only what List offered (git asks for nothing else).
 func (p *policyRemote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink helper.ObjectSink) error {
 	return p.Remote.Fetch(ctx, wants, haves, sink)
