@@ -8,9 +8,10 @@
 # (COMMITS=3000 FILES=1000 by default, repacked like a real repository).
 # It measures:
 #   push      all branches and tags into an empty store   vs  git push file:// into an empty bare repo
-#   clone     git clone --mirror helios::STORE            vs  git clone --mirror file://BARE
-#             (the store has no clone pack yet: it packs every object)
-#   clone-again  the same clone again: it installs the clone pack the first left
+#   clone     git clone --mirror helios::STORE right after the push  vs  git clone --mirror file://BARE
+#             (the server makes a clone pack of the branches after a push: helper/clonepack)
+#   clone-cold   the same with no clone pack (server stopped, cache removed): every object packed
+#   clone-again  the same clone again: it installs the clone pack the cold one left
 #   push1     a one-commit push (median of 3)              vs  the same over file://
 #   fetch1    a one-commit fetch (median of 3)             vs  the same over file://
 #   clone-after-push  a clone after the one-commit pushes: the clone pack plus the new commits
@@ -71,17 +72,32 @@ tf=$(elapsed git -C "$src" push -q "file://$bare" "${refspecs[@]}")
 th=$(elapsed env "$(prof push)" git -C "$src" push -q "helios::$store" "${refspecs[@]}")
 pair push "$th" "$tf" s
 
-tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
-th=$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")
-pair clone "$th" "$tf" s
 same() { # the two clones hold the same objects
 	if [ "$(git -C "$1" rev-list --objects --all | sort | md5sum)" != "$(git -C "$2" rev-list --objects --all | sort | md5sum)" ]; then
 		echo "clone over helios ($2) differs from clone over file:// ($1)" >&2
 		exit 1
 	fi
 }
+
+# A clone right after the push: the store's server makes the clone pack of
+# the pushed branches in the background after a push, and the clone waits
+# for that build (so helios goes first here, before the build can finish).
+th=$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios")
+tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
+pair clone "$th" "$tf" s
 same "$work/clone-file" "$work/clone-helios"
-# The first clone left a clone pack in the store (helper/clonepack); a
+rm -rf "$work/clone-file" "$work/clone-helios"
+
+# A clone with no clone pack in the store: every object is read, packed
+# and compressed while git waits.
+helios serve --stop --store "$store" >/dev/null 2>&1 || true
+rm -rf "$store/clonepacks"
+tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
+th=$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")
+pair clone-cold "$th" "$tf" s
+same "$work/clone-file" "$work/clone-helios"
+
+# The cold clone left a clone pack in the store (helper/clonepack); a
 # second clone of the same refs installs it instead of packing again.
 tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file2")
 th=$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios2")

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cachedPacks names the store's clone packs (their checksums).
@@ -50,7 +51,20 @@ func testClonePacks(t *testing.T, e *e2e) {
 	secret := e.commit(src, "secret", map[string]string{"secret.txt": "the launch codes\n"})
 	e.git(src, "checkout", "-q", "main")
 	e.git(src, "remote", "add", "origin", "helios::"+e.store)
-	e.push(src, "origin", "main", "secret")
+	if e.served {
+		// The server makes the clone pack of the branches after the push,
+		// in the background; the first clone installs it.
+		e.git(src, "push", "-q", "origin", "main", "secret")
+		deadline := time.Now().Add(time.Minute)
+		for len(e.cachedPacks()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(e.cachedPacks()) == 0 {
+			t.Fatal("the server made no clone pack after the push")
+		}
+	} else {
+		e.push(src, "origin", "main", "secret")
+	}
 
 	clone := func(name string) string {
 		dir := filepath.Join(e.home, name)

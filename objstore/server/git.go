@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
@@ -317,7 +320,94 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 		return fmt.Errorf("server: push: %d results for %d updates", len(results), len(updates))
 	}
 	e.pushResults(results)
+	if !opts.DryRun && slices.Contains(results, nil) {
+		s.prebuildClonePack()
+	}
 	return nil
+}
+
+// prebuildDelay is how long after a push the server waits before it makes
+// sure a clone pack reaches the new refs: pushes often come in bursts.
+const prebuildDelay = 100 * time.Millisecond
+
+// prebuildClonePack makes sure, in the background, that the cache has a
+// clone pack whose tips the values of all refs reach (building one when
+// none does: after the first push into a store, or a forced update or a
+// deletion of a ref a pack holds), so that the next clone installs it
+// instead of packing every object while git waits. A fast-forward needs no
+// new pack: the old one plus the new commits serve a clone. One build runs
+// at a time; a push during it asks for one more check after it. Shutdown
+// cancels it.
+func (s *Server) prebuildClonePack() {
+	if s.o.ClonePacks == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return
+	}
+	if s.prebuilding {
+		s.prebuildAgain = true
+		return
+	}
+	s.prebuilding = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for {
+			select {
+			case <-time.After(prebuildDelay):
+			case <-ctx.Done():
+			}
+			if ctx.Err() == nil {
+				if err := s.clonePackOfAllRefs(ctx); err != nil && ctx.Err() == nil {
+					s.o.Logf("clone pack: %v", err)
+				}
+			}
+			s.mu.Lock()
+			again := s.prebuildAgain && ctx.Err() == nil
+			s.prebuildAgain = false
+			s.prebuilding = again
+			s.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
+}
+
+// clonePackOfAllRefs finds or builds the clone pack of the values of the
+// branches and tags: what a plain clone asks for (a mirror clone asks for
+// more, and gets the rest on top of the pack).
+func (s *Server) clonePackOfAllRefs(ctx context.Context) error {
+	r := storeremote.NewShared(s.o.Store)
+	defer r.Close()
+	r.ClonePacks = s.o.ClonePacks
+	refs, err := r.List(ctx, false)
+	if err != nil {
+		return err
+	}
+	var wants []gitobj.OID
+	seen := map[gitobj.OID]bool{}
+	for _, ref := range refs {
+		cloned := strings.HasPrefix(ref.Name, "refs/heads/") || strings.HasPrefix(ref.Name, "refs/tags/")
+		if cloned && !seen[ref.OID] && !ref.OID.IsZero() {
+			seen[ref.OID] = true
+			wants = append(wants, ref.OID)
+		}
+	}
+	_, err = r.ClonePack(ctx, wants)
+	return err
 }
 
 // streamedObjects is helper.PushObjects on the server: Read asks the client

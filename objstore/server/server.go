@@ -150,8 +150,11 @@ type Server struct {
 	idle     *time.Timer
 	stopping bool
 	done     chan struct{} // closed when the server decided to stop
-	reason   string
-	wg       sync.WaitGroup
+	// prebuilding: a clone pack check runs (git.go); prebuildAgain: a push
+	// came during it.
+	prebuilding, prebuildAgain bool
+	reason                     string
+	wg                         sync.WaitGroup
 
 	requests, connections atomic.Int64
 }
