@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -81,6 +82,18 @@ func testClonePacks(t *testing.T, e *e2e) {
 	e.checkClone(second, src)
 	if got := e.packsOf(second); !slices.Contains(got, cached[0]) {
 		t.Fatalf("second clone has packs %v, not the clone pack %s", got, cached[0])
+	}
+	// Same file system, same user: the pack is linked, not copied.
+	a, err := os.Stat(filepath.Join(e.store, "clonepacks", "pack-"+cached[0]+".pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(filepath.Join(second, ".git", "objects", "pack", "pack-"+cached[0]+".pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Fatal("the clone pack was copied, not linked")
 	}
 
 	// A fast-forward: the pack's old main is the parent of the new one.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -446,6 +447,7 @@ func testRoundTrip(t *testing.T, e *e2e) {
 		e.git(src, "tag", "-a", "-m", "release 2", "v2")
 		e.push(src, "-q", "origin", "main")
 		e.push(src, "-q", "origin", "v2")
+		before, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "pack", "*.idx"))
 		out := e.git(clone, "fetch", "origin")
 		if !strings.Contains(out, "main       -> origin/main") {
 			t.Fatalf("fetch: %s", out)
@@ -457,10 +459,26 @@ func testRoundTrip(t *testing.T, e *e2e) {
 		if got := e.git(clone, "cat-file", "-t", "v2"); got != "tag" {
 			t.Fatalf("annotated tag v2 not followed: %q", got)
 		}
-		// Only the new objects came: commit, root tree, dir, sub, blob.
-		packs, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "pack", "*.idx"))
-		if len(packs) != 2 {
-			t.Fatalf("got %d packs, want clone + fetch", len(packs))
+		// The new objects came in one pack.
+		after, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "pack", "*.idx"))
+		if len(after) != len(before)+1 {
+			t.Fatalf("got packs %v after the fetch, %v before: want one more", after, before)
+		}
+		var added string
+		for _, p := range after {
+			if !slices.Contains(before, p) {
+				added = p
+			}
+		}
+		idx, err := os.ReadFile(added)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index := e.gitIn(clone, string(idx), "show-index")
+		for _, want := range []string{e.git(src, "rev-parse", "main"), e.git(src, "rev-parse", "v2")} {
+			if !strings.Contains(index, want) {
+				t.Fatalf("the fetched pack lacks %s:\n%s", want, index)
+			}
 		}
 		e.git(clone, "merge", "-q", "--ff-only", "origin/main")
 	})

@@ -42,6 +42,9 @@ import (
 	"github.com/helios-vcs/helios/helper/gitrepo"
 )
 
+// DirName is the cache's directory in a store directory.
+const DirName = "clonepacks"
+
 // DefaultKeep is how many packs a cache keeps: a store's tips move with
 // every push, and a few packs let clones of recent tips (an agent fleet
 // cloning a base, then the next base) all hit.
@@ -315,7 +318,8 @@ func (p *Pack) Open() (pack, idx *os.File, err error) {
 // Install puts the pack into a repository's pack directory (objects/pack)
 // as pack-<Name>.pack and .idx: hard links where the directory is on the
 // same file system, else copies, the index last so that git never sees the
-// pack without it. A pack already there is left as it is.
+// pack without it, each synced to disk as git syncs the packs it receives.
+// A pack already there is left as it is.
 func (p *Pack) Install(packDir string) error {
 	pack, idx, err := p.Open()
 	if err != nil {
@@ -326,6 +330,27 @@ func (p *Pack) Install(packDir string) error {
 	return InstallFrom(packDir, p.Name, pack, idx, func(src, dst string) error {
 		return os.Link(filepath.Join(p.dir, filepath.Base(src)), dst)
 	})
+}
+
+// Install installs the cache's pack named name (as Pack.Install) if its
+// files have the sizes the server that named it gave (pack, index): a
+// client that reaches the cache directory links the files instead of
+// having them streamed.
+func (c *Cache) Install(name string, sizes [2]uint64, packDir string) error {
+	if !validName(name) {
+		return fmt.Errorf("clonepack: bad pack name %q", name)
+	}
+	p := &Pack{Name: name, dir: c.dir}
+	for i, path := range []string{p.PackPath(), p.IndexPath()} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("clonepack: %w", err)
+		}
+		if uint64(fi.Size()) != sizes[i] {
+			return fmt.Errorf("clonepack: %s has %d bytes, not %d", path, fi.Size(), sizes[i])
+		}
+	}
+	return p.Install(packDir)
 }
 
 // InstallFrom writes pack-<name>.pack and .idx into packDir from two
@@ -352,6 +377,12 @@ func InstallFrom(packDir, name string, pack, idx io.Reader, link func(src, dst s
 			continue
 		}
 		if link != nil && link(base, dst) == nil {
+			// The cache writes without syncing; the clone's refs will
+			// name these objects, so they are made durable now (cheap
+			// when an earlier install did it).
+			if err := syncFile(dst); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := copyInto(packDir, dst, f.r); err != nil {
@@ -379,6 +410,9 @@ func copyInto(dir, dst string, r io.Reader) error {
 	if err == nil {
 		err = tmp.Chmod(0o444)
 	}
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -388,6 +422,21 @@ func copyInto(dir, dst string, r io.Reader) error {
 	if err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("clonepack: %w", err)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("clonepack: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("clonepack: sync %s: %w", path, err)
 	}
 	return nil
 }

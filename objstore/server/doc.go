@@ -102,9 +102,12 @@
 //	                     'e' to give up); → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
-//	25 git-clone-pack    wants → has-pack; with one, 'd' frames of: name,
-//	                     tips, pack size, index size, the pack, the index,
-//	                     then the wants' object records (helper/clonepack)
+//	25 git-clone-pack    wants, link → has-pack; with one, 'd' frames of:
+//	                     name, tips, pack size, index size, a flag and (flag
+//	                     1) the pack and the index, then the wants' object
+//	                     records (helper/clonepack). With link (a Unix-socket
+//	                     client that can read the store directory) the flag
+//	                     is 0 and the client links the files from the cache.
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:
 //	                     token changes; numbered apart so that operations
 //	                     can be appended above without renumbering)

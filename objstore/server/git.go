@@ -162,14 +162,14 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	case opGitPush:
 		return s.gitPush(ctx, sc, r, w, e, d)
 	case opGitClonePack:
-		wants := d.oids()
+		wants, link := d.oids(), d.flag()
 		if err := d.done(); err != nil {
 			return err
 		}
 		if err := s.authorizeWants(ctx, sc, op, wants); err != nil {
 			return err
 		}
-		return s.gitClonePack(ctx, sc, w, e, wants)
+		return s.gitClonePack(ctx, sc, w, e, wants, link && !sc.tls)
 	case opAuditCheckpoint:
 		log, err := s.auditLog(sc, op, d)
 		if err != nil {
@@ -224,8 +224,11 @@ func (s *Server) authorizeWants(ctx context.Context, sc *serverConn, op byte, wa
 }
 
 // gitClonePack streams a clone pack for wants (building one if none fits)
-// and the wants' objects; the answer says whether there was one.
-func (s *Server) gitClonePack(ctx context.Context, sc *serverConn, w *bufio.Writer, e *enc, wants []gitobj.OID) error {
+// and the wants' objects; the answer says whether there was one. With link
+// (a client on this machine that can reach the store directory) the pack's
+// files are named, not sent: the client links them from the cache, and asks
+// again without link if it cannot.
+func (s *Server) gitClonePack(ctx context.Context, sc *serverConn, w *bufio.Writer, e *enc, wants []gitobj.OID, link bool) error {
 	cp, err := s.gitRemote(sc).ClonePack(ctx, wants)
 	if err != nil {
 		return err
@@ -259,8 +262,15 @@ func (s *Server) gitClonePack(ctx context.Context, sc *serverConn, w *bufio.Writ
 	}
 	uv(uint64(sizes[0]))
 	uv(uint64(sizes[1]))
+	files := []*os.File{pack, idx}
+	if link {
+		out.write([]byte{0})
+		files = nil
+	} else {
+		out.write([]byte{1})
+	}
 	buf := make([]byte, dataChunk)
-	for i, f := range []*os.File{pack, idx} {
+	for i, f := range files {
 		if n, err := io.CopyBuffer(streamWriter{out}, io.LimitReader(f, sizes[i]), buf); err != nil || n != sizes[i] {
 			if err == nil {
 				err = fmt.Errorf("server: clone pack %s changed while it was sent", cp.Name)

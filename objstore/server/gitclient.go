@@ -29,6 +29,10 @@ type GitRemote struct {
 	// socket, so objects it serves need not have their git ids re-hashed
 	// (helper.VerifyingRemote); a remote host's server is not trusted.
 	Trusted bool
+	// ClonePacks, if set, is the store's clone pack directory as this
+	// process sees it: a clone links the pack from there instead of having
+	// it streamed (and has it streamed where it cannot).
+	ClonePacks string
 }
 
 // Git returns the git remote of c's store.
@@ -214,6 +218,19 @@ func (g *GitRemote) InstallClonePack(ctx context.Context, wants []gitobj.OID, pa
 	if !g.Trusted {
 		return nil, nil
 	}
+	if g.ClonePacks != "" {
+		p, err := g.installClonePack(wants, packDir, true)
+		if !errors.Is(err, errNotLinked) {
+			return p, err
+		}
+	}
+	return g.installClonePack(wants, packDir, false)
+}
+
+// errNotLinked: the client could not link the pack the server named.
+var errNotLinked = errors.New("server: clone pack not linked")
+
+func (g *GitRemote) installClonePack(wants []gitobj.OID, packDir string, link bool) (*helper.InstalledPack, error) {
 	pr, pw := io.Pipe()
 	type result struct {
 		pack *helper.InstalledPack
@@ -221,13 +238,13 @@ func (g *GitRemote) InstallClonePack(ctx context.Context, wants []gitobj.OID, pa
 	}
 	done := make(chan result, 1)
 	go func() {
-		p, err := readClonePack(bufio.NewReaderSize(pr, 64<<10), packDir)
+		p, err := readClonePack(bufio.NewReaderSize(pr, 64<<10), packDir, g.ClonePacks)
 		// Drain, so that the connection can read the rest of the answer.
 		pr.CloseWithError(err)
 		done <- result{p, err}
 	}()
 	var has bool
-	err := g.c.call(opGitClonePack, func(e *enc) { e.oids(wants) }, pw, func(d *dec) { has = d.flag() })
+	err := g.c.call(opGitClonePack, func(e *enc) { e.oids(wants); e.flag(link) }, pw, func(d *dec) { has = d.flag() })
 	pw.Close()
 	res := <-done
 	switch {
@@ -242,8 +259,9 @@ func (g *GitRemote) InstallClonePack(ctx context.Context, wants []gitobj.OID, pa
 }
 
 // readClonePack reads git-clone-pack's stream (see doc.go) and installs the
-// pack into packDir.
-func readClonePack(br *bufio.Reader, packDir string) (*helper.InstalledPack, error) {
+// pack into packDir: from the stream, or from the cache directory linkDir
+// when the server sent only the pack's name (errNotLinked if that fails).
+func readClonePack(br *bufio.Reader, packDir, linkDir string) (*helper.InstalledPack, error) {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, err
@@ -273,7 +291,18 @@ func readClonePack(br *bufio.Reader, packDir string) (*helper.InstalledPack, err
 			return nil, err
 		}
 	}
-	if err := clonepack.InstallFrom(packDir, string(name), exactly(br, sizes[0]), exactly(br, sizes[1]), nil); err != nil {
+	follow, err := br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	if follow == 1 {
+		err = clonepack.InstallFrom(packDir, string(name), exactly(br, sizes[0]), exactly(br, sizes[1]), nil)
+	} else if linkDir == "" {
+		err = fmt.Errorf("%w: clone pack not sent", ErrProtocol)
+	} else if err = clonepack.Open(linkDir, 0).Install(string(name), sizes, packDir); err != nil {
+		err = fmt.Errorf("%w: %w", errNotLinked, err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	nwanted, err := binary.ReadUvarint(br)

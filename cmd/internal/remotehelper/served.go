@@ -11,6 +11,7 @@ import (
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/clonepack"
 	"github.com/helios-vcs/helios/objstore/server"
 )
 
@@ -43,6 +44,9 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 		return nil, nil
 	}
 	g := c.Git(true)
+	// A clone links the server's clone packs from the store directory
+	// when this user may (else they are streamed).
+	g.ClonePacks = filepath.Join(dir, clonepack.DirName)
 	if err := checkServedAuditLog(g, dir, gitDir); err != nil {
 		c.Close()
 		return nil, err

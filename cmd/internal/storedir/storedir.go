@@ -50,7 +50,7 @@ func ClonePacks(store string) *clonepack.Cache {
 	if _, err := os.Stat(KeyringPath(store)); err == nil {
 		return nil
 	}
-	return clonepack.Open(filepath.Join(store, "clonepacks"), 0)
+	return clonepack.Open(filepath.Join(store, clonepack.DirName), 0)
 }
 
 // ErrNoStore is wrapped when a directory holds no store.
