@@ -141,20 +141,23 @@ func spaceOf(key []byte) *hiddenSpace {
 // (Options.Secret), 'g' 'i' keys are such IDs too, metadata keys are fixed
 // names and the audit log's keys are fixed names and record numbers.
 //
-// So an attacker who can read the files learns no ref name, worktree
-// path, file name or git object id (knowing a public commit id does not
-// let them confirm the store holds it), but still learns: how many
-// refs, worktrees, stat cache entries, git objects, objects of each kind
-// and audit records there are; the length of each value (plaintext + 29
-// bytes for GCM, plus the key's length and 1-2 bytes under a hidden key);
-// which stored keys are written or deleted together and when (the write
-// log and file times); that two stored objects share an ID (equal keys);
-// and the store's settings names. Sizes are not padded.
+// So an attacker who can read the files learns no ref name, worktree path,
+// file name or git object id (knowing a public commit id does not let them
+// confirm the store holds it, nor guessing a path that it holds a
+// worktree there), but still learns: how many refs, git refs, worktrees,
+// git objects, objects of each kind and audit records there are, and how
+// many stat cache entries (files) each worktree has; the length of every
+// value (plaintext + 29 bytes for GCM, plus the key's length and 1-2 bytes
+// under a hidden key, so a ref's value length gives its name's length);
+// which objects have a git id ('g' 'i' keys name them); which keys are
+// written or deleted together and when (the write log, file times,
+// access patterns to anyone watching the process). Sizes are not padded.
 //
 // # Format and migration
 //
 // A sealed KV records its format under 'm' "sealed" (sealed, so a wrong
-// key fails there first, with ErrUnsealed). A KV without that key, whose
+// key fails there first, with ErrUnsealed; a reserved key, which scans
+// skip). A KV without that key, whose
 // hidden spaces hold values of the first format (sealed format 1, from
 // before keys were hidden), is migrated by SealKV: each entry is rewritten
 // under its MAC key and its clear key deleted, in atomic synced batches,
