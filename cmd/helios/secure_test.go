@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/helios-vcs/helios/objstore"
@@ -54,7 +53,8 @@ func TestEncryptedAuditedStore(t *testing.T) {
 	wk := objstore.NewHasher(nil).Sum(objstore.KindChunk, []byte("worktree\x00"+wt))
 	needles["plain worktree key"] = wk[:16]
 	// Refs, file names and git objects pushed through the helper.
-	pushed := pushDistinctive(t, dir, store, secret)
+	env := helperEnv(t)
+	pushed := pushDistinctive(t, env, dir, store, secret)
 	for _, n := range []string{"fix-CVE-2026-zorkmid", "quendor-tag", "agents/frotz-bot", "xyzzy-dir", "gnusto-file"} {
 		needles[n] = []byte(n)
 	}
@@ -99,7 +99,7 @@ func TestEncryptedAuditedStore(t *testing.T) {
 		t.Errorf("only %d entries in the store", entries)
 	}
 	// The pushed refs read back in order through the helper.
-	if got := strings.Fields(gitOut(t, dir, helperEnv(t), "ls-remote", "helios::"+store)); len(got) < 8 {
+	if got := strings.Fields(gitOut(t, dir, env, "ls-remote", "helios::"+store)); len(got) < 8 {
 		t.Errorf("ls-remote: %q", got)
 	}
 	// The audit log has both ref moves and verifies.
@@ -141,38 +141,23 @@ func TestNoAuditStore(t *testing.T) {
 	}
 }
 
-// The helper built once per test binary, for tests that push through git.
-var helperBin struct {
-	once     sync.Once
-	dir, err string
-}
-
-// helperEnv is an environment for git with a freshly built
-// git-remote-helios first on PATH and no user or system git config. It
-// skips the test without git.
+// helperEnv builds git-remote-helios (the full build, which opens a store
+// itself) into a temporary directory and returns an environment for git
+// with it first on PATH and no user or system git config. It skips the
+// test without git.
 func helperEnv(t *testing.T) []string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	helperBin.once.Do(func() {
-		d, err := os.MkdirTemp("", "helios-helper-")
-		if err != nil {
-			helperBin.err = err.Error()
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(d, "git-remote-helios"), "github.com/helios-vcs/helios/cmd/git-remote-helios").CombinedOutput()
-		if err != nil {
-			helperBin.err = "go build cmd/git-remote-helios: " + err.Error() + "\n" + string(out)
-		}
-		helperBin.dir = d
-	})
-	if helperBin.err != "" {
-		t.Fatal(helperBin.err)
+	bin := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "git-remote-helios"), "github.com/helios-vcs/helios/cmd/git-remote-helios").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build cmd/git-remote-helios: %v\n%s", err, out)
 	}
 	home := t.TempDir()
 	return append(os.Environ(),
-		"PATH="+helperBin.dir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+filepath.Join(home, ".gitconfig"),
 		"GIT_AUTHOR_NAME=A U Thor", "GIT_AUTHOR_EMAIL=author@example.com", "GIT_AUTHOR_DATE=1700000000 +0100",
 		"GIT_COMMITTER_NAME=C O Mitter", "GIT_COMMITTER_EMAIL=committer@example.com", "GIT_COMMITTER_DATE=1700000000 +0100",
@@ -194,9 +179,8 @@ func gitOut(t *testing.T, dir string, env []string, args ...string) string {
 // and files of distinctive names (and content holding secret), pushes it
 // all to store through git-remote-helios, and returns the ids of every git
 // object it pushed.
-func pushDistinctive(t *testing.T, dir, store, secret string) []string {
+func pushDistinctive(t *testing.T, env []string, dir, store, secret string) []string {
 	t.Helper()
-	env := helperEnv(t)
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(filepath.Join(src, "xyzzy-dir"), 0o777)
 	gitOut(t, src, env, "init", "-q", "-b", "trunk")
