@@ -33,6 +33,11 @@
 //	'g' 'o'|'i'|'r' ... git object mapping: objects, reverse ids, ref values (gitmap.go)
 //	'a' ...             audit log (reserved)
 //
+// In an encrypted store (SealKV) every value is sealed, and the keys of
+// the spaces that would name things ('r', 'W', 'w', 'g' 'o', 'g' 'r') are
+// stored as keyed MACs with the key inside the sealed value; see SealKV
+// for that layout and what it still reveals.
+//
 // Each encoding starts with a format byte, so that formats can live side
 // by side: a tree's value is its canonical encoding (format 1, what its ID
 // hashes) or a delta against the tree it was made from (format 2, written

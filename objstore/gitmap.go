@@ -29,6 +29,10 @@ import (
 //	                       state; a ref moved inside helios falls back to
 //	                       the reverse map (or an export) of its state.
 //
+// In an encrypted store the 'o' and 'r' keys, which hold git ids and ref
+// names, are stored as keyed MACs (see SealKV); 'i' keys hold keyed store
+// IDs and stay as they are.
+//
 // oid is the raw object id: 20 bytes for SHA-1. SHA-256 ids (32 bytes) can
 // live beside them later; the key length tells them apart.
 //

@@ -15,7 +15,9 @@ var ErrClosed = errors.New("objstore: closed")
 // Contract:
 //   - Get returns a copy of the value that the caller owns, or an error
 //     wrapping ErrNotFound.
-//   - Scan calls fn for each key with the prefix in ascending byte order. The
+//   - Scan calls fn for each key with the prefix in ascending byte order
+//     (with one exception in a sealed KV: keys under 'g' 'o', git object
+//     ids, come in no particular order; see SealKV). The
 //     key and value slices are valid only during the call; fn may not write to
 //     the KV. An error from fn stops the scan and is returned as is.
 //   - Write applies a Batch atomically: after a crash either all of its

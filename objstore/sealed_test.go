@@ -28,9 +28,22 @@ func testAEAD(t testing.TB, seed byte) cipher.AEAD {
 	return g
 }
 
+// testMAC is the key MAC key that goes with testAEAD(seed).
+func testMAC(seed byte) []byte { return bytes.Repeat([]byte{seed ^ 0x5a}, objstore.KeyMACSize) }
+
+// sealKV seals kv with the test keys of seed.
+func sealKV(t testing.TB, kv objstore.KV, seed byte) objstore.KV {
+	t.Helper()
+	s, err := objstore.SealKV(kv, testAEAD(t, seed), testMAC(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestSealedKVConformance(t *testing.T) {
 	t.Run("memkv", func(t *testing.T) {
-		kvtest.Run(t, func(t *testing.T) objstore.KV { return objstore.SealKV(objstore.NewMemKV(), testAEAD(t, 1)) })
+		kvtest.Run(t, func(t *testing.T) objstore.KV { return sealKV(t, objstore.NewMemKV(), 1) })
 	})
 	t.Run("memkv-random-nonce-aead", func(t *testing.T) {
 		kvtest.Run(t, func(t *testing.T) objstore.KV {
@@ -39,7 +52,11 @@ func TestSealedKVConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return objstore.SealKV(objstore.NewMemKV(), g)
+			s, err := objstore.SealKV(objstore.NewMemKV(), g, testMAC(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
 		})
 	})
 	t.Run("rocksdb", func(t *testing.T) {
@@ -48,7 +65,7 @@ func TestSealedKVConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return objstore.SealKV(kv, testAEAD(t, 1))
+			return sealKV(t, kv, 1)
 		})
 	})
 }
@@ -57,7 +74,7 @@ func TestSealedKVConformance(t *testing.T) {
 type noSnapKV struct{ objstore.KV }
 
 func TestSealedKVOptionalAbilities(t *testing.T) {
-	s := objstore.SealKV(noSnapKV{objstore.NewMemKV()}, testAEAD(t, 1))
+	s := sealKV(t, noSnapKV{objstore.NewMemKV()}, 1)
 	if _, ok := s.(objstore.Snapshotter); ok {
 		t.Error("sealed KV claims Snapshot over a KV without it")
 	}
@@ -79,7 +96,7 @@ func TestSealedKVOptionalAbilities(t *testing.T) {
 	if st := s.(objstore.Statser).Stats(); len(st) != 0 {
 		t.Errorf("Stats = %v, want empty", st)
 	}
-	full := objstore.SealKV(objstore.NewMemKV(), testAEAD(t, 1))
+	full := sealKV(t, objstore.NewMemKV(), 1)
 	if _, ok := full.(objstore.Snapshotter); !ok {
 		t.Error("sealed KV over MemKV lost Snapshot")
 	}
@@ -90,34 +107,33 @@ func TestSealedKVOptionalAbilities(t *testing.T) {
 
 func TestSealedKVRejectsWrongKeyTamperAndMoves(t *testing.T) {
 	raw := objstore.NewMemKV()
-	s := objstore.SealKV(raw, testAEAD(t, 1))
+	s := sealKV(t, raw, 1)
 	var b objstore.Batch
-	b.Put([]byte("rrefs/heads/main"), []byte("secret value one"))
-	b.Put([]byte("rrefs/heads/dev"), []byte("secret value two"))
+	b.Put([]byte("cmain"), []byte("secret value one"))
+	b.Put([]byte("cdev"), []byte("secret value two"))
 	if err := s.Write(&b, false); err != nil {
 		t.Fatal(err)
 	}
 	// Stored bytes hold no plaintext and differ per write (random nonces).
-	v1, _ := raw.Get([]byte("rrefs/heads/main"))
+	v1, _ := raw.Get([]byte("cmain"))
 	if bytes.Contains(v1, []byte("secret")) {
 		t.Fatal("plaintext stored")
 	}
 	if len(v1) != len("secret value one")+29 {
 		t.Errorf("sealed size %d, want plaintext+29", len(v1))
 	}
-	// Wrong key: a clear error, never garbage.
-	wrong := objstore.SealKV(raw, testAEAD(t, 2))
-	if v, err := wrong.Get([]byte("rrefs/heads/main")); !errors.Is(err, objstore.ErrUnsealed) {
-		t.Errorf("wrong key: got %q, %v; want ErrUnsealed", v, err)
+	// Wrong key: a clear error when the KV is sealed, never garbage.
+	if _, err := objstore.SealKV(raw, testAEAD(t, 2), testMAC(2)); !errors.Is(err, objstore.ErrUnsealed) {
+		t.Errorf("wrong key: %v, want ErrUnsealed", err)
 	}
-	if err := wrong.Scan([]byte("r"), func(k, v []byte) error { return nil }); !errors.Is(err, objstore.ErrUnsealed) {
-		t.Errorf("wrong key scan: %v", err)
+	if _, err := objstore.SealKV(raw, testAEAD(t, 1), testMAC(1)[:16]); err == nil {
+		t.Error("a 16-byte key MAC key accepted")
 	}
 	// A value moved under another key does not open.
 	var mv objstore.Batch
-	mv.Put([]byte("rrefs/heads/dev"), v1)
+	mv.Put([]byte("cdev"), v1)
 	raw.Write(&mv, false)
-	if _, err := s.Get([]byte("rrefs/heads/dev")); !errors.Is(err, objstore.ErrUnsealed) {
+	if _, err := s.Get([]byte("cdev")); !errors.Is(err, objstore.ErrUnsealed) {
 		t.Errorf("moved value: %v, want ErrUnsealed", err)
 	}
 	// A flipped bit, a truncated value, an unknown version.
@@ -127,11 +143,11 @@ func TestSealedKVRejectsWrongKeyTamperAndMoves(t *testing.T) {
 		"version":  func(v []byte) []byte { v[0] = 9; return v },
 		"empty":    func(v []byte) []byte { return []byte{} },
 	} {
-		v, _ := raw.Get([]byte("rrefs/heads/main"))
+		v, _ := raw.Get([]byte("cmain"))
 		var tb objstore.Batch
-		tb.Put([]byte("rrefs/heads/x"), edit(v))
+		tb.Put([]byte("cx"), edit(v))
 		raw.Write(&tb, false)
-		if _, err := s.Get([]byte("rrefs/heads/x")); !errors.Is(err, objstore.ErrUnsealed) {
+		if _, err := s.Get([]byte("cx")); !errors.Is(err, objstore.ErrUnsealed) {
 			t.Errorf("%s: %v, want ErrUnsealed", name, err)
 		}
 	}
@@ -141,10 +157,10 @@ func TestSealedKVRejectsWrongKeyTamperAndMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer snap.Release()
-	if _, err := snap.Get([]byte("rrefs/heads/x")); !errors.Is(err, objstore.ErrUnsealed) {
+	if _, err := snap.Get([]byte("cx")); !errors.Is(err, objstore.ErrUnsealed) {
 		t.Errorf("snapshot: %v", err)
 	}
-	if ok, _ := snap.Has([]byte("rrefs/heads/main")); !ok {
+	if ok, _ := snap.Has([]byte("cmain")); !ok {
 		t.Error("snapshot Has = false")
 	}
 }
@@ -160,7 +176,12 @@ func TestSealedStoreLeaksNoContent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := objstore.Init(objstore.SealKV(kv, testAEAD(t, seed)), objstore.Options{Secret: secret})
+		kvs, err := objstore.SealKV(kv, testAEAD(t, seed), testMAC(seed))
+		if err != nil {
+			kv.Close()
+			return nil, err
+		}
+		s, err := objstore.Init(kvs, objstore.Options{Secret: secret})
 		if err != nil {
 			kv.Close()
 		}
@@ -219,7 +240,7 @@ func BenchmarkSealedKV(b *testing.B) {
 		b.Run(name+"/write-1KiB", func(b *testing.B) {
 			var kv objstore.KV = objstore.NewMemKV()
 			if sealed {
-				kv = objstore.SealKV(kv, testAEAD(b, 1))
+				kv = sealKV(b, kv, 1)
 			}
 			b.SetBytes(int64(len(val)))
 			for i := 0; b.Loop(); i++ {
@@ -231,7 +252,7 @@ func BenchmarkSealedKV(b *testing.B) {
 		b.Run(name+"/get-1KiB", func(b *testing.B) {
 			var kv objstore.KV = objstore.NewMemKV()
 			if sealed {
-				kv = objstore.SealKV(kv, testAEAD(b, 1))
+				kv = sealKV(b, kv, 1)
 			}
 			var bt objstore.Batch
 			bt.Put([]byte("k"), val)
@@ -245,3 +266,60 @@ func BenchmarkSealedKV(b *testing.B) {
 }
 
 func repeat(s string, n int) string { return string(bytes.Repeat([]byte(s), n)) }
+
+// BenchmarkSealedRefs: listing 1,000 refs and reading one, in a plain and a
+// sealed store on RocksDB (a sealed listing scans every ref, decrypts,
+// filters and sorts).
+//
+//	go test ./objstore -run '^$' -bench BenchmarkSealedRefs -benchtime 2s
+func BenchmarkSealedRefs(b *testing.B) {
+	for _, sealed := range []bool{false, true} {
+		name := "plain"
+		if sealed {
+			name = "sealed"
+		}
+		b.Run(name, func(b *testing.B) {
+			kv, err := rocksdb.Open(b.TempDir(), rocksdb.Options{Create: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var kvs objstore.KV = kv
+			var secret []byte
+			if sealed {
+				kvs, secret = sealKV(b, kv, 1), bytes.Repeat([]byte{7}, 32)
+			}
+			s, err := objstore.Init(kvs, objstore.Options{Secret: secret})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			w := s.NewWriter()
+			st, err := w.PutState(&objstore.State{Message: "m"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ups []objstore.RefUpdate
+			for i := 0; i < 1000; i++ {
+				ups = append(ups, objstore.RefUpdate{Name: fmt.Sprintf("refs/heads/agent-%04d", i), New: st})
+			}
+			if err := w.Commit(ups...); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("list-1000", func(b *testing.B) {
+				for b.Loop() {
+					refs, err := s.Refs("refs/heads/")
+					if err != nil || len(refs) != 1000 {
+						b.Fatal(len(refs), err)
+					}
+				}
+			})
+			b.Run("get-1", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Ref("refs/heads/agent-0500"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

@@ -15,7 +15,9 @@ import (
 )
 
 // A worktree is a directory on disk that holds a state. The store keeps,
-// per worktree (keyed by a hash of its absolute path):
+// per worktree (keyed by a hash of its absolute path, which anyone who
+// guesses the path can compute: an encrypted store stores these keys under
+// MACs, see SealKV):
 //
 //	'W' wkey            → the state the directory was last synced to (32
 //	                      bytes) and the time of that sync (8 bytes, ns)

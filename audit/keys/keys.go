@@ -269,6 +269,12 @@ func ValueAEAD(master []byte) (cipher.AEAD, error) {
 	return newGCM(k)
 }
 
+// KeyMAC is the key of the MAC under which an encrypted store keeps the KV
+// keys that would name things: ref names, worktrees, git object ids
+// (objstore.SealKV). It is derived apart from the value key, so the AEAD
+// key is never used for anything else.
+func KeyMAC(master []byte) []byte { return derive("helios 2026 key-mac v1", master, 32) }
+
 // Create makes a new master key, wraps it with p and writes the keyring at
 // path (which must not exist). It returns the master key.
 func Create(path string, p Provider) ([]byte, error) {

@@ -71,7 +71,11 @@ func runInit(o initOptions, stdout, stderr io.Writer) error {
 			kv.Close()
 			return err
 		}
-		kvs, opts.Secret = wrap(kv), secret
+		if kvs, err = wrap(kv); err != nil {
+			kv.Close()
+			return err
+		}
+		opts.Secret = secret
 	}
 	if o.audit {
 		if _, err := auditSigner(dir); err != nil {

@@ -17,30 +17,31 @@ import (
 
 // Encryption at rest (see package audit/keys and objstore.SealKV). An
 // encrypted store has a keyring file, DIR/keyring.json, holding its master
-// key wrapped by a key provider; every KV value is sealed with AES-256-GCM
-// and object IDs are keyed BLAKE3, both keys derived from the master key.
+// key wrapped by a key provider; every KV value is sealed with AES-256-GCM,
+// object IDs are keyed BLAKE3, and the KV keys that would name things (ref
+// names, worktrees, git object ids) are stored as keyed MACs, all three
+// keys derived from the master key.
 //
-// Wiring, for the lead:
+// Wiring:
 //
 //   - helios init --encrypt --key-provider SPEC: before objstore.Init,
-//     wrap, secret, err := createSealing(dir, spec); kv = wrap(kv);
+//     wrap, secret, err := createSealing(dir, spec); kv, err = wrap(kv);
 //     opts.Secret = secret.
-//   - openStore (and anything else that opens the database): right after
-//     rocksdb.Open, wrap, secret, err := sealingOptions(dir, os.Getenv("HELIOS_KEY_PROVIDER"));
-//     if wrap != nil { kv = wrap(kv); opts.Secret = secret }. A wrong key
-//     fails objstore.Open with an error wrapping objstore.ErrUnsealed or
-//     keys.ErrWrongKey before anything is written.
+//   - everything that opens the database goes through storedir.Open,
+//     which does the same with the keyring's provider. A wrong key fails
+//     in wrap (objstore.ErrUnsealed) or keys.Unlock (keys.ErrWrongKey)
+//     before anything is written.
 //
-// Not hidden: ref names, worktree paths and git object ids appear in KV
-// keys; value sizes, counts and write times are visible (see SealKV).
+// Not hidden: value sizes, counts of keys and values, and write times (see
+// SealKV).
 
 func keyringPath(storeDir string) string { return storedir.KeyringPath(storeDir) }
 
-func sealingOptions(storeDir, provider string) (func(objstore.KV) objstore.KV, []byte, error) {
+func sealingOptions(storeDir, provider string) (func(objstore.KV) (objstore.KV, error), []byte, error) {
 	return storedir.Sealing(storeDir, provider)
 }
 
-func createSealing(storeDir, provider string) (func(objstore.KV) objstore.KV, []byte, error) {
+func createSealing(storeDir, provider string) (func(objstore.KV) (objstore.KV, error), []byte, error) {
 	return storedir.CreateSealing(storeDir, provider)
 }
 

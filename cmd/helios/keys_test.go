@@ -24,7 +24,12 @@ func openSealed(t *testing.T, store, provider string) (*objstore.Store, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := objstore.Init(wrap(kv), objstore.Options{Secret: secret})
+	kvs, err := wrap(kv)
+	if err != nil {
+		kv.Close()
+		return nil, err
+	}
+	s, err := objstore.Init(kvs, objstore.Options{Secret: secret})
 	if err != nil {
 		kv.Close()
 	}

@@ -158,7 +158,10 @@ func open(dir string, o Options, stderr io.Writer) (*objstore.Store, error) {
 		return fail(err)
 	}
 	if wrap != nil {
-		kvs, opts.Secret = wrap(kv), secret
+		if kvs, err = wrap(kv); err != nil {
+			return fail(fmt.Errorf("store %s: %w", dir, err))
+		}
+		opts.Secret = secret
 	}
 	if _, err := os.Stat(TierPath(dir)); err == nil {
 		dev, log, err := OpenTier(dir, 0, stderr)
@@ -242,21 +245,21 @@ func Journal(dir string, kv objstore.KV) (*storeaudit.Journal, error) {
 	return storeaudit.Open(kv, signer)
 }
 
-func sealWith(master []byte) (func(objstore.KV) objstore.KV, []byte, error) {
+func sealWith(master []byte) (func(objstore.KV) (objstore.KV, error), []byte, error) {
 	aead, err := keys.ValueAEAD(master)
 	if err != nil {
 		return nil, nil, err
 	}
-	secret := keys.IDSecret(master)
+	secret, mac := keys.IDSecret(master), keys.KeyMAC(master)
 	clear(master)
-	return func(kv objstore.KV) objstore.KV { return objstore.SealKV(kv, aead) }, secret, nil
+	return func(kv objstore.KV) (objstore.KV, error) { return objstore.SealKV(kv, aead, mac) }, secret, nil
 }
 
 // Sealing unlocks an existing store's keyring: wrap seals a KV and secret
 // is objstore.Options.Secret. provider "" uses the provider the keyring
 // names. A store without a keyring is a plain store: nil, nil, nil (or an
 // error if a provider was named).
-func Sealing(dir, provider string) (wrap func(objstore.KV) objstore.KV, secret []byte, err error) {
+func Sealing(dir, provider string) (wrap func(objstore.KV) (objstore.KV, error), secret []byte, err error) {
 	var p keys.Provider
 	if provider != "" {
 		if p, err = keys.ParseProvider(provider); err != nil {
@@ -278,7 +281,7 @@ func Sealing(dir, provider string) (wrap func(objstore.KV) objstore.KV, secret [
 
 // CreateSealing makes a new store's keyring with a fresh master key
 // wrapped by provider, and returns what Sealing would.
-func CreateSealing(dir, provider string) (wrap func(objstore.KV) objstore.KV, secret []byte, err error) {
+func CreateSealing(dir, provider string) (wrap func(objstore.KV) (objstore.KV, error), secret []byte, err error) {
 	p, err := keys.ParseProvider(provider)
 	if err != nil {
 		return nil, nil, err
