@@ -100,9 +100,8 @@ type TreeFirst interface {
 // state makers is the store's own. A child state is made with a Writer
 // (objstore.Writer.EditTree): the changed blobs and the trees above them
 // are computed in memory (other trees are reused by ID), and written with
-// the state in one batch
-// when the tree is new; nothing is written for a tree the search already
-// has. States are written without a ref: the search's states are
+// the state in one batch when the tree is new; nothing is written for a
+// tree the search already has. States are written without a ref: the search's states are
 // reachable from its result refs once it ends; until then a gc in another
 // process could take them.
 type Objstore struct {
