@@ -678,7 +678,7 @@ func (g *Git) mktree(es []objstore.Entry) (objstore.ID, error) {
 func (g *Git) ImportDir(dir, message string) (objstore.ID, error) {
 	files := map[string][]byte{}
 	modes := map[string]objstore.Mode{}
-	err := walkImport(dir, func(rel string, mode objstore.Mode, b []byte) error {
+	err := WalkImport(dir, func(rel string, mode objstore.Mode, b []byte) error {
 		files[rel] = b
 		if mode == objstore.ModeExec {
 			modes[rel] = objstore.ModeExec

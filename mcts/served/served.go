@@ -1,0 +1,199 @@
+// Package served runs a search through a store's server (objstore/server):
+// Backend is an mcts.Backend, and an mcts.TreeFirst, over connections to
+// "helios serve", so that helios mcts run neither opens the database nor
+// stops the server that other commands, the git helper and other searches
+// are using.
+//
+// It is a package of its own so that mcts does not depend on the server:
+// mcts knows its Backend interface, objstore/server knows the store's
+// protocol, and this adapter is the only place where they meet.
+//
+// How each part of a search goes over the wire:
+//
+//   - a child state: make-state (one request: the files an edit changed go
+//     to the server, which builds the tree on the parent's and writes it
+//     with the state in one batch), or under TreeFirst prepare-state, which
+//     returns the root tree before anything is written; commit-state writes
+//     it, and Abort costs no request (the handle rides on the next one).
+//     Prepared states live on the connection that made them.
+//   - a read: state, read-file (content streamed), a whole tree listing in
+//     one walk request.
+//   - a checkout: checkout (the server materializes the scratch directory:
+//     same host, same user; see serveauth for who may).
+//   - the result refs: refs, then one update-refs, which the server commits
+//     as the peer with the audit journal's record in the same batch, as
+//     the direct path does.
+//
+// A search with several workers gets one connection per worker (a
+// connection carries one request at a time); requests are spread over them
+// in turn.
+package served
+
+import (
+	"bytes"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/helios-vcs/helios/mcts"
+	"github.com/helios-vcs/helios/objstore"
+	"github.com/helios-vcs/helios/objstore/server"
+)
+
+var (
+	_ mcts.Backend   = (*Backend)(nil)
+	_ mcts.TreeFirst = (*Backend)(nil)
+)
+
+// Backend is mcts.Backend through a store's server. It is safe for
+// concurrent use; each PendingState is for one goroutine.
+type Backend struct {
+	conns []*server.Client
+	next  atomic.Uint64
+
+	// Author signs the states the search makes (default "helios mcts").
+	Author objstore.Signature
+	// Now is the time of the states (default time.Now, on this side).
+	Now func() time.Time
+}
+
+// New makes a Backend of one or more connections to the same server; the
+// Backend owns them (Close closes them).
+func New(conns ...*server.Client) *Backend {
+	if len(conns) == 0 {
+		panic("served: no connections")
+	}
+	return &Backend{conns: conns}
+}
+
+// conn picks the next connection in turn.
+func (b *Backend) conn() *server.Client {
+	return b.conns[(b.next.Add(1)-1)%uint64(len(b.conns))]
+}
+
+// author signs a state made now, as mcts.Objstore does.
+func (b *Backend) author() objstore.Signature {
+	a := b.Author
+	if a.Name == "" {
+		a.Name = "helios mcts"
+	}
+	if a.When.IsZero() {
+		now := time.Now
+		if b.Now != nil {
+			now = b.Now
+		}
+		a.When = now()
+	}
+	return a
+}
+
+// MakeState implements mcts.StateMaker: one request.
+func (b *Backend) MakeState(parent objstore.ID, files map[string][]byte, message string) (objstore.ID, objstore.ID, error) {
+	id, root, err := b.conn().MakeState(parent, files, message, b.author())
+	if err != nil {
+		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return id, root, nil
+}
+
+// PrepareState implements mcts.TreeFirst: the server computes the tree and
+// holds the objects on this connection until Commit or Abort.
+func (b *Backend) PrepareState(parent objstore.ID, files map[string][]byte) (mcts.PendingState, error) {
+	p, err := b.conn().PrepareState(parent, files)
+	if err != nil {
+		return nil, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return &pending{p: p, b: b}, nil
+}
+
+type pending struct {
+	p *server.PendingState
+	b *Backend
+}
+
+func (p *pending) Root() objstore.ID { return p.p.Root() }
+func (p *pending) Abort()            { p.p.Abort() }
+
+func (p *pending) Commit(message string) (objstore.ID, error) {
+	id, err := p.p.Commit(message, p.b.author())
+	if err != nil {
+		return objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return id, nil
+}
+
+// ReadFile implements mcts.FileReader. The slice is the caller's.
+func (b *Backend) ReadFile(state objstore.ID, path string) (objstore.Entry, []byte, error) {
+	var buf bytes.Buffer
+	e, err := b.conn().ReadFile(state, path, &buf)
+	if err != nil {
+		return objstore.Entry{}, nil, err
+	}
+	return e, buf.Bytes(), nil
+}
+
+// Walk implements mcts.TreeWalker: the whole listing in one request.
+func (b *Backend) Walk(root objstore.ID, fn objstore.WalkFunc) error {
+	return b.conn().Walk(root, fn)
+}
+
+// State implements mcts.StateReader.
+func (b *Backend) State(id objstore.ID) (*objstore.State, error) { return b.conn().State(id) }
+
+// Ref implements mcts.RefMover: a ref the peer may not read is as good as
+// absent (the server leaves it out of listings).
+func (b *Backend) Ref(name string) (objstore.Ref, error) {
+	rs, err := b.conn().Refs(name)
+	if err != nil {
+		return objstore.Ref{}, err
+	}
+	for _, r := range rs {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	return objstore.Ref{}, fmt.Errorf("%w: ref %q", objstore.ErrNotFound, name)
+}
+
+// UpdateRefs implements mcts.RefMover: one update-refs request, all or
+// none, committed by the server as this peer (and so recorded in the audit
+// log, in the same batch).
+func (b *Backend) UpdateRefs(updates ...objstore.RefUpdate) error {
+	return b.conn().UpdateRefs(false, updates...)
+}
+
+// Checkout implements eval.Switcher: the server moves dir to state.
+func (b *Backend) Checkout(dir string, to objstore.ID, o objstore.CheckoutOptions) (objstore.MaterializeStats, error) {
+	return b.conn().Checkout(dir, to, o)
+}
+
+// ImportDir implements mcts.Backend: the files are read here
+// (mcts.WalkImport) and sent in one import-state request, so an import is
+// bounded by the protocol's frame (16 MiB; server.ErrTooLarge beyond).
+func (b *Backend) ImportDir(dir, message string) (objstore.ID, error) {
+	var files []server.ImportFile
+	err := mcts.WalkImport(dir, func(rel string, mode objstore.Mode, content []byte) error {
+		files = append(files, server.ImportFile{Path: rel, Mode: mode, Content: content})
+		return nil
+	})
+	if err != nil {
+		return objstore.ZeroID, fmt.Errorf("mcts: import %q: %w", dir, err)
+	}
+	id, err := b.conns[0].ImportState(files, message, objstore.Signature{Name: "helios mcts"})
+	if err != nil {
+		return objstore.ZeroID, fmt.Errorf("mcts: import %q: %w", dir, err)
+	}
+	return id, nil
+}
+
+// Close closes the connections; the server drops the states they held
+// prepared.
+func (b *Backend) Close() error {
+	var first error
+	for _, c := range b.conns {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
