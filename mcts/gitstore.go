@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -236,7 +237,8 @@ func (g *Git) Resolve(rev string) (objstore.ID, error) {
 // git runs one git command.
 func (g *Git) git(env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command("git", args...)
-	cmd.Env = append(g.env, env...)
+	// A copy: g.env may have room to spare, and workers run git at once.
+	cmd.Env = append(slices.Clip(g.env), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
