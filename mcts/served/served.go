@@ -16,8 +16,9 @@
 //     returns the root tree before anything is written; commit-state writes
 //     it, and Abort costs no request (the handle rides on the next one).
 //     Prepared states live on the connection that made them.
-//   - a read: state, read-file (content streamed), a whole tree listing in
-//     one walk request.
+//   - a read: state, read-file (content streamed; a file read once is kept,
+//     up to 32 MiB, since states never change), a whole tree listing in one
+//     walk request.
 //   - a checkout: checkout (the server materializes the scratch directory:
 //     same host, same user; see serveauth for who may).
 //   - the result refs: refs, then one update-refs, which the server commits
@@ -32,6 +33,7 @@ package served
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +52,13 @@ var (
 type Backend struct {
 	conns []*server.Client
 	next  atomic.Uint64
+
+	// files caches what ReadFile read: a state never changes, and a search
+	// reads the same node's files again for each round of proposals. It is
+	// emptied when it grows past maxCached bytes.
+	mu     sync.Mutex
+	files  map[fileKey]cachedFile
+	cached int
 
 	// Author signs the states the search makes (default "helios mcts").
 	Author objstore.Signature
@@ -122,14 +131,45 @@ func (p *pending) Commit(message string) (objstore.ID, error) {
 	return id, nil
 }
 
-// ReadFile implements mcts.FileReader. The slice is the caller's.
+// maxCached bounds the bytes of file content a Backend keeps.
+const maxCached = 32 << 20
+
+type fileKey struct {
+	state objstore.ID
+	path  string
+}
+
+type cachedFile struct {
+	e       objstore.Entry
+	content []byte
+}
+
+// ReadFile implements mcts.FileReader: one read-file request, or none for
+// a file read before. The slice is shared (callers do not modify it).
 func (b *Backend) ReadFile(state objstore.ID, path string) (objstore.Entry, []byte, error) {
+	k := fileKey{state, path}
+	b.mu.Lock()
+	f, ok := b.files[k]
+	b.mu.Unlock()
+	if ok {
+		return f.e, f.content, nil
+	}
 	var buf bytes.Buffer
 	e, err := b.conn().ReadFile(state, path, &buf)
 	if err != nil {
 		return objstore.Entry{}, nil, err
 	}
-	return e, buf.Bytes(), nil
+	content := buf.Bytes()
+	b.mu.Lock()
+	if b.files == nil || b.cached+len(content) > maxCached {
+		b.files, b.cached = map[fileKey]cachedFile{}, 0
+	}
+	if len(content) <= maxCached {
+		b.files[k] = cachedFile{e, content}
+		b.cached += len(content)
+	}
+	b.mu.Unlock()
+	return e, content, nil
 }
 
 // Walk implements mcts.TreeWalker: the whole listing in one request.

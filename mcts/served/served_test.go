@@ -143,3 +143,31 @@ func TestSearchSameServedAndDirect(t *testing.T) {
 		t.Errorf("result refs: served %v, direct %v", servedRefs, directRefs)
 	}
 }
+
+// TestReadFileOnce: a file of a state is read from the server once; the
+// next read of it costs no request (states never change).
+func TestReadFileOnce(t *testing.T) {
+	cs := serve(t, memStore(t), 2)
+	b, status := served.New(cs[0]), cs[1]
+	defer b.Close()
+	id, _, err := b.MakeState(objstore.ZeroID, map[string][]byte{"a.txt": []byte("a\n")}, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := status.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if e, c, err := b.ReadFile(id, "a.txt"); err != nil || string(c) != "a\n" || e.Mode != objstore.ModeFile {
+			t.Fatalf("ReadFile: %v %q %v", e, c, err)
+		}
+	}
+	after, err := status.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after.Requests - before.Requests; n != 2 { // one read-file, one status
+		t.Errorf("three reads of one file: got %d requests, want 2 (one read-file and the status)", n)
+	}
+}
