@@ -16,9 +16,11 @@
 //     returns the root tree before anything is written; commit-state writes
 //     it, and Abort costs no request (the handle rides on the next one).
 //     Prepared states live on the connection that made them.
-//   - a read: state, read-file (content streamed; a file read once is kept,
-//     up to 32 MiB, since states never change), a whole tree listing in one
-//     walk request.
+//   - a read: state, read-file (content streamed), a whole tree listing in
+//     one walk request. States never change, so a file read once is kept
+//     (up to 32 MiB), and a file that the edit making a state did not touch
+//     is read from its parent: a search proposing from a new node asks the
+//     server only for the files its edits changed.
 //   - a checkout: checkout (the server materializes the scratch directory:
 //     same host, same user; see serveauth for who may).
 //   - the result refs: refs, then one update-refs, which the server commits
@@ -33,6 +35,7 @@ package served
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,10 +58,13 @@ type Backend struct {
 
 	// files caches what ReadFile read: a state never changes, and a search
 	// reads the same node's files again for each round of proposals. It is
-	// emptied when it grows past maxCached bytes.
+	// emptied when it grows past maxCached bytes or maxCachedFiles files.
+	// made remembers the states made here: a file an edit did not touch is
+	// its parent's, read (or cached) there.
 	mu     sync.Mutex
 	files  map[fileKey]cachedFile
 	cached int
+	made   map[objstore.ID]madeState
 
 	// Author signs the states the search makes (default "helios mcts").
 	Author objstore.Signature
@@ -96,12 +102,49 @@ func (b *Backend) author() objstore.Signature {
 	return a
 }
 
+// madeState is how a state was made here: its parent and the paths its
+// edit put.
+type madeState struct {
+	parent objstore.ID
+	paths  []string
+}
+
+// remember notes that state id is parent with files put in.
+func (b *Backend) remember(id, parent objstore.ID, files map[string][]byte) {
+	if parent.IsZero() {
+		return
+	}
+	m := madeState{parent: parent, paths: make([]string, 0, len(files))}
+	for p := range files {
+		m.paths = append(m.paths, p)
+	}
+	b.mu.Lock()
+	if b.made == nil {
+		b.made = map[objstore.ID]madeState{}
+	}
+	b.made[id] = m
+	b.mu.Unlock()
+}
+
+// touches reports whether putting paths can change what is at p: p is
+// one of them, a directory above one, or under one (a file that replaced
+// a directory).
+func touches(paths []string, p string) bool {
+	for _, e := range paths {
+		if e == p || strings.HasPrefix(e, p+"/") || strings.HasPrefix(p, e+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // MakeState implements mcts.StateMaker: one request.
 func (b *Backend) MakeState(parent objstore.ID, files map[string][]byte, message string) (objstore.ID, objstore.ID, error) {
 	id, root, err := b.conn().MakeState(parent, files, message, b.author())
 	if err != nil {
 		return objstore.ZeroID, objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
 	}
+	b.remember(id, parent, files)
 	return id, root, nil
 }
 
@@ -112,12 +155,14 @@ func (b *Backend) PrepareState(parent objstore.ID, files map[string][]byte) (mct
 	if err != nil {
 		return nil, fmt.Errorf("mcts: make state: %w", err)
 	}
-	return &pending{p: p, b: b}, nil
+	return &pending{p: p, b: b, parent: parent, files: files}, nil
 }
 
 type pending struct {
-	p *server.PendingState
-	b *Backend
+	p      *server.PendingState
+	b      *Backend
+	parent objstore.ID
+	files  map[string][]byte
 }
 
 func (p *pending) Root() objstore.ID { return p.p.Root() }
@@ -128,11 +173,15 @@ func (p *pending) Commit(message string) (objstore.ID, error) {
 	if err != nil {
 		return objstore.ZeroID, fmt.Errorf("mcts: make state: %w", err)
 	}
+	p.b.remember(id, p.parent, p.files)
 	return id, nil
 }
 
-// maxCached bounds the bytes of file content a Backend keeps.
-const maxCached = 32 << 20
+// maxCached and maxCachedFiles bound the file content a Backend keeps.
+const (
+	maxCached      = 32 << 20
+	maxCachedFiles = 1 << 16
+)
 
 type fileKey struct {
 	state objstore.ID
@@ -145,28 +194,41 @@ type cachedFile struct {
 }
 
 // ReadFile implements mcts.FileReader: one read-file request, or none for
-// a file read before. The slice is shared (callers do not modify it).
+// a file read before, here or in the parent of a state made here whose
+// edit did not touch it (its entry and content are the parent's). The
+// slice is shared (callers do not modify it).
 func (b *Backend) ReadFile(state objstore.ID, path string) (objstore.Entry, []byte, error) {
 	k := fileKey{state, path}
 	b.mu.Lock()
 	f, ok := b.files[k]
+	m, made := b.made[state]
 	b.mu.Unlock()
 	if ok {
 		return f.e, f.content, nil
 	}
-	var buf bytes.Buffer
-	e, err := b.conn().ReadFile(state, path, &buf)
-	if err != nil {
-		return objstore.Entry{}, nil, err
+	var e objstore.Entry
+	var content []byte
+	size := 0
+	if made && !touches(m.paths, path) {
+		var err error
+		if e, content, err = b.ReadFile(m.parent, path); err != nil {
+			return objstore.Entry{}, nil, err
+		}
+	} else {
+		var buf bytes.Buffer
+		var err error
+		if e, err = b.conn().ReadFile(state, path, &buf); err != nil {
+			return objstore.Entry{}, nil, err
+		}
+		content, size = buf.Bytes(), buf.Len()
 	}
-	content := buf.Bytes()
 	b.mu.Lock()
-	if b.files == nil || b.cached+len(content) > maxCached {
+	if b.files == nil || b.cached+size > maxCached || len(b.files) >= maxCachedFiles {
 		b.files, b.cached = map[fileKey]cachedFile{}, 0
 	}
-	if len(content) <= maxCached {
+	if size <= maxCached {
 		b.files[k] = cachedFile{e, content}
-		b.cached += len(content)
+		b.cached += size
 	}
 	b.mu.Unlock()
 	return e, content, nil

@@ -171,3 +171,58 @@ func TestReadFileOnce(t *testing.T) {
 		t.Errorf("three reads of one file: got %d requests, want 2 (one read-file and the status)", n)
 	}
 }
+
+// TestReadFileInherited: a file that the edit making a state did not touch
+// is read from the parent (no request), and every read gives what the
+// store gives, also where an edit turned a file into a directory or a
+// directory into a file.
+func TestReadFileInherited(t *testing.T) {
+	s := memStore(t)
+	cs := serve(t, s, 2)
+	b, status := served.New(cs[0]), cs[1]
+	defer b.Close()
+	parent, _, err := b.MakeState(objstore.ZeroID, map[string][]byte{"a.txt": []byte("a\n"), "b.txt": []byte("b\n"),
+		"d": []byte("file d\n"), "x/y": []byte("y\n")}, "parent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _, err := b.MakeState(parent, map[string][]byte{"a.txt": []byte("A\n"), "d/e": []byte("e\n")}, "child")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := b.PrepareState(child, map[string][]byte{"x": []byte("file x\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := ps.Commit("grandchild")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"b.txt", "x/y"} { // read once in the parent
+		if _, _, err := b.ReadFile(parent, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := status.Status()
+	for _, p := range []string{"b.txt", "x/y"} {
+		if _, _, err := b.ReadFile(child, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.ReadFile(grandchild, "b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := status.Status()
+	if n := after.Requests - before.Requests; n != 1 { // the status
+		t.Errorf("reads of untouched files of children: got %d requests, want 1 (the status)", n)
+	}
+	for _, st := range []objstore.ID{parent, child, grandchild} {
+		for _, p := range []string{"a.txt", "b.txt", "d", "d/e", "x", "x/y", "none"} {
+			ge, gc, gerr := b.ReadFile(st, p)
+			we, wc, werr := s.ReadFile(st, p)
+			if (gerr == nil) != (werr == nil) || gerr == nil && (ge != we || string(gc) != string(wc)) {
+				t.Errorf("ReadFile(%v, %q): got %v %q %v, want %v %q %v", st, p, ge, gc, gerr, we, wc, werr)
+			}
+		}
+	}
+}
