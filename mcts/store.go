@@ -96,6 +96,17 @@ type TreeFirst interface {
 	PrepareState(parent objstore.ID, files map[string][]byte) (PendingState, error)
 }
 
+// MessageFirst is an optional ability of a TreeFirst store whose requests
+// cost more than a state (a store reached through its server):
+// PrepareStateMessage is PrepareState given the state's message up front,
+// so that the store may write the state in the same step when it expects
+// the tree to be new. Commit must then be called with the same message
+// (and writes nothing more); Abort of a state written that way leaves it
+// unreferenced, for gc.
+type MessageFirst interface {
+	PrepareStateMessage(parent objstore.ID, files map[string][]byte, message string) (PendingState, error)
+}
+
 // Objstore adapts *objstore.Store to Backend: every method but the
 // state makers is the store's own. A child state is made with a Writer
 // (objstore.Writer.EditTree): the changed blobs and the trees above them

@@ -15,7 +15,10 @@
 //     with the state in one batch), or under TreeFirst prepare-state, which
 //     returns the root tree before anything is written; commit-state writes
 //     it, and Abort costs no request (the handle rides on the next one).
-//     Prepared states live on the connection that made them.
+//     Prepared states live on the connection that made them. A search
+//     gives the message up front (mcts.MessageFirst), and the server writes
+//     a state whose root the connection has not given before at once: a new
+//     node costs one request, a merged one none written.
 //   - a read: state, read-file (content streamed), a whole tree listing in
 //     one walk request. States never change, so a file read once is kept
 //     (up to 32 MiB), and a file that the edit making a state did not touch
@@ -46,8 +49,9 @@ import (
 )
 
 var (
-	_ mcts.Backend   = (*Backend)(nil)
-	_ mcts.TreeFirst = (*Backend)(nil)
+	_ mcts.Backend      = (*Backend)(nil)
+	_ mcts.TreeFirst    = (*Backend)(nil)
+	_ mcts.MessageFirst = (*Backend)(nil)
 )
 
 // Backend is mcts.Backend through a store's server. It is safe for
@@ -152,6 +156,17 @@ func (b *Backend) MakeState(parent objstore.ID, files map[string][]byte, message
 // holds the objects on this connection until Commit or Abort.
 func (b *Backend) PrepareState(parent objstore.ID, files map[string][]byte) (mcts.PendingState, error) {
 	p, err := b.conn().PrepareState(parent, files)
+	if err != nil {
+		return nil, fmt.Errorf("mcts: make state: %w", err)
+	}
+	return &pending{p: p, b: b, parent: parent, files: files}, nil
+}
+
+// PrepareStateMessage implements mcts.MessageFirst: the server writes the
+// state in the same request when the root is new to the connection (most
+// new nodes of a search), so Commit costs no request.
+func (b *Backend) PrepareStateMessage(parent objstore.ID, files map[string][]byte, message string) (mcts.PendingState, error) {
+	p, err := b.conn().PrepareNewState(parent, files, message, b.author())
 	if err != nil {
 		return nil, fmt.Errorf("mcts: make state: %w", err)
 	}

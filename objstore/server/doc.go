@@ -105,8 +105,10 @@
 //	25 walk              root tree → 'd' frames of (path, entry), then count
 //	26 make-state        dropped handles, parent, n × (path, content),
 //	                     message, author → state, root tree
-//	27 prepare-state     dropped handles, parent, n × (path, content) →
-//	                     handle, root tree (held by the connection)
+//	27 prepare-state     dropped handles, parent, n × (path, content),
+//	                     commit-if-new [, message, author] → handle, root
+//	                     tree (held by the connection), state (written at
+//	                     once when commit-if-new and the root is new here)
 //	28 commit-state      dropped handles, handle, message, author → state
 //	29 import-state      n × (path, mode, content), message, author → state
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:

@@ -171,6 +171,10 @@ type serverConn struct {
 	// handle; they are dropped when the connection ends.
 	pending     map[uint64]*pendingState
 	nextPending uint64
+	// roots holds the root trees this connection's state requests gave:
+	// a prepare-state that may commit at once does so only for a root not
+	// among them (states.go).
+	roots map[objstore.ID]struct{}
 }
 
 // New makes a server; Serve starts it.

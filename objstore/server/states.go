@@ -16,7 +16,8 @@ import (
 //	25 walk           root tree → 'd' frames of (path, entry) records, each
 //	                  frame whole records, then the count
 //	26 make-state     drops, parent, files, message, author → state, root
-//	27 prepare-state  drops, parent, files → handle, root
+//	27 prepare-state  drops, parent, files, commit-if-new [, message,
+//	                  author] → handle, root, state
 //	28 commit-state   drops, handle, message, author → state
 //	29 import-state   n × (path, mode, content), message, author → state
 //
@@ -26,7 +27,13 @@ import (
 // batch; prepare-state computes them in memory and holds them under a
 // handle of the connection until commit-state writes them (or they are
 // dropped), so that the client knows the new root tree before anything is
-// written and drops a child whose tree it already has. drops lists handles
+// written and drops a child whose tree it already has. With commit-if-new
+// the request carries the state's message and author, and the server writes
+// the state at once when its root is not one that this connection's state
+// requests gave before (a search's new node, most likely): the answer then
+// has the state (handle 0), and commit-state is not needed; a guess that
+// was wrong leaves an unreferenced state for gc. This saves a search a
+// round trip per new node. drops lists handles
 // the client gave up (PendingState.Abort costs no round trip: it rides on
 // the next state request). Prepared states are the connection's: they die
 // with it, at most maxPending at a time. import-state makes a parentless
@@ -38,8 +45,25 @@ import (
 // audit journal records as usual (a search's result refs: one record, in
 // the batch that moves them).
 
-// maxPending bounds the prepared states one connection holds.
-const maxPending = 1024
+// maxPending bounds the prepared states one connection holds; maxRoots
+// the roots it remembers (forgotten all at once beyond).
+const (
+	maxPending = 1024
+	maxRoots   = 1 << 20
+)
+
+// sawRoot records that a state request of sc gave root, and reports
+// whether one had before.
+func (sc *serverConn) sawRoot(root objstore.ID) bool {
+	if _, ok := sc.roots[root]; ok {
+		return true
+	}
+	if sc.roots == nil || len(sc.roots) >= maxRoots {
+		sc.roots = map[objstore.ID]struct{}{}
+	}
+	sc.roots[root] = struct{}{}
+	return false
+}
 
 // pendingState is a prepared state: its objects wait in w.
 type pendingState struct {
@@ -162,7 +186,8 @@ func (s *Server) runStates(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *
 		drops, parent, files := d.handles(), d.id(), d.files()
 		var message string
 		var author objstore.Signature
-		if op == opMakeState {
+		commitIfNew := op == opMakeState || d.flag()
+		if commitIfNew {
 			message, author = d.str(), d.sig()
 		}
 		if err := d.done(); err != nil {
@@ -179,6 +204,7 @@ func (s *Server) runStates(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *
 		if err != nil {
 			return err
 		}
+		seen := sc.sawRoot(p.root)
 		if op == opMakeState {
 			id, err := s.commit(sc, p, message, author)
 			if err != nil {
@@ -186,6 +212,16 @@ func (s *Server) runStates(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *
 			}
 			e.id(id)
 			e.id(p.root)
+			return nil
+		}
+		if commitIfNew && !seen {
+			id, err := s.commit(sc, p, message, author)
+			if err != nil {
+				return err
+			}
+			e.u(0)
+			e.id(p.root)
+			e.id(id)
 			return nil
 		}
 		if sc.pending == nil {
@@ -196,6 +232,7 @@ func (s *Server) runStates(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *
 		s.pendingStates.Add(1)
 		e.u(sc.nextPending)
 		e.id(p.root)
+		e.id(objstore.ZeroID)
 		return nil
 	case opCommitState:
 		drops, h, message, author := d.handles(), d.u(), d.str(), d.sig()
@@ -369,29 +406,51 @@ func (c *Client) MakeState(parent objstore.ID, files map[string][]byte, message 
 }
 
 // PendingState is a state the server prepared and holds for this
-// connection (see PrepareState). It is for one goroutine.
+// connection (see PrepareState), or one it wrote at once (see
+// PrepareNewState). It is for one goroutine.
 type PendingState struct {
-	c    *Client
-	h    uint64
-	root objstore.ID
-	done bool
+	c     *Client
+	h     uint64
+	root  objstore.ID
+	state objstore.ID // written already (h is 0)
+	done  bool
 }
 
 // PrepareState computes the child of parent with files put in and returns
 // it unwritten: its root is known, Commit writes it, Abort drops it. The
 // server holds it until then or until this connection closes.
 func (c *Client) PrepareState(parent objstore.ID, files map[string][]byte) (*PendingState, error) {
+	return c.prepare(parent, files, false, "", objstore.Signature{})
+}
+
+// PrepareNewState is PrepareState that writes the state at once, with
+// message and author, when its root is new to this connection (no state
+// request on it gave that root before): Commit then costs nothing and must
+// be given the same message; Abort leaves such a state unreferenced.
+func (c *Client) PrepareNewState(parent objstore.ID, files map[string][]byte, message string, author objstore.Signature) (*PendingState, error) {
+	return c.prepare(parent, files, true, message, author)
+}
+
+func (c *Client) prepare(parent objstore.ID, files map[string][]byte, commitIfNew bool, message string, author objstore.Signature) (*PendingState, error) {
 	p := &PendingState{c: c}
 	err := c.call(opPrepareState, func(e *enc) {
 		e.handles(c.takeDrops())
 		e.id(parent)
 		e.files(files)
-	}, nil, func(d *dec) { p.h, p.root = d.u(), d.id() })
+		e.flag(commitIfNew)
+		if commitIfNew {
+			e.str(message)
+			e.sig(author)
+		}
+	}, nil, func(d *dec) { p.h, p.root, p.state = d.u(), d.id(), d.id() })
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
+
+// Written reports whether the server wrote the state already.
+func (p *PendingState) Written() bool { return !p.state.IsZero() }
 
 // Root is the prepared state's root tree.
 func (p *PendingState) Root() objstore.ID { return p.root }
@@ -403,6 +462,9 @@ func (p *PendingState) Commit(message string, author objstore.Signature) (objsto
 		return objstore.ZeroID, errors.New("server: prepared state already committed or dropped")
 	}
 	p.done = true
+	if !p.state.IsZero() {
+		return p.state, nil
+	}
 	var id objstore.ID
 	err := p.c.call(opCommitState, func(e *enc) {
 		e.handles(p.c.takeDrops())
@@ -420,6 +482,9 @@ func (p *PendingState) Abort() {
 		return
 	}
 	p.done = true
+	if !p.state.IsZero() {
+		return // written: gc takes it
+	}
 	p.c.dropMu.Lock()
 	p.c.drops = append(p.c.drops, p.h)
 	p.c.dropMu.Unlock()

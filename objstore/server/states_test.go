@@ -220,3 +220,45 @@ func (d denyOp) Authorize(p Peer, op, target string) error {
 	}
 	return nil
 }
+
+// TestPrepareNewState: a root new to the connection is written at once
+// (Commit costs nothing and gives that state); a root the connection gave
+// before is held prepared as with PrepareState.
+func TestPrepareNewState(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.client(t)
+	other := f.client(t)
+	author := objstore.Signature{Name: "t", When: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	base, _, err := c.MakeState(objstore.ZeroID, map[string][]byte{"a": []byte("a")}, "base", author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := map[string][]byte{"a": []byte("b")}
+	p, err := c.PrepareNewState(base, edit, "new", author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Written() || pendingStates(t, other) != 0 {
+		t.Fatalf("a new root: written %v, %d pending; want written, none pending", p.Written(), pendingStates(t, other))
+	}
+	before, _ := other.Status()
+	id, err := p.Commit("new", author)
+	after, _ := other.Status()
+	if err != nil || after.Requests-before.Requests != 1 {
+		t.Errorf("commit of a written state: %v, %d requests; want none but the status", err, after.Requests-before.Requests)
+	}
+	if st, err := f.store.State(id); err != nil || st.Message != "new" || st.Root != p.Root() || !slices.Equal(st.Parents, []objstore.ID{base}) {
+		t.Errorf("written state: %+v %v", st, err)
+	}
+	again, err := c.PrepareNewState(base, edit, "again", author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Written() || again.Root() != p.Root() || pendingStates(t, other) != 1 {
+		t.Fatalf("a root seen before: written %v, root %v; want held prepared, root %v", again.Written(), again.Root(), p.Root())
+	}
+	id2, err := again.Commit("again", author)
+	if st, serr := f.store.State(id2); err != nil || serr != nil || st.Message != "again" || id2 == id {
+		t.Errorf("commit of a held state: %v %+v %v", err, st, serr)
+	}
+}
