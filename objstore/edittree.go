@@ -11,7 +11,13 @@ import "strings"
 // reused by ID, never re-read), and nothing is stored until w commits:
 // the ID is known before the write, so a caller can drop an edit whose
 // tree it already has (mcts's TreeFirst, the server's prepare-state).
+// Every path must pass CleanPath (an error wraps ErrBadPath).
 func (w *Writer) EditTree(base ID, files map[string][]byte) (ID, error) {
+	for p := range files {
+		if _, err := CleanPath(p); err != nil {
+			return ZeroID, err
+		}
+	}
 	return w.editTree(base, "", files)
 }
 

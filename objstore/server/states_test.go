@@ -210,6 +210,15 @@ func TestStateRequestLimits(t *testing.T) {
 	if _, err := c.PrepareState(objstore.ZeroID, map[string][]byte{"a": []byte("a")}); !errors.Is(err, ErrDenied) {
 		t.Errorf("refused prepare-state: got %v, want ErrDenied", err)
 	}
+	// Paths are checked as a push's are: nothing lands outside a checkout.
+	for _, p := range []string{"../x", "/etc/passwd", ".git/config", "a//b", "a/.GIT/x", ""} {
+		if _, _, err := c.MakeState(objstore.ZeroID, map[string][]byte{p: []byte("x")}, "bad", objstore.Signature{}); !errors.Is(err, objstore.ErrBadPath) {
+			t.Errorf("make-state of %q: got %v, want ErrBadPath", p, err)
+		}
+	}
+	if _, err := c.ImportState([]ImportFile{{Path: "../x", Mode: objstore.ModeFile}}, "bad", objstore.Signature{}); !errors.Is(err, objstore.ErrBadPath) {
+		t.Errorf("import-state of ../x: got %v, want ErrBadPath", err)
+	}
 }
 
 type denyOp string
