@@ -18,7 +18,10 @@
 //     Prepared states live on the connection that made them. A search
 //     gives the message up front (mcts.MessageFirst), and the server writes
 //     a state whose root the connection has not given before at once: a new
-//     node costs one request, a merged one none written.
+//     node costs one request. A candidate whose tree the connection gave
+//     before writes nothing; one whose tree the search has by another way
+//     (the base's, or another worker's connection) is written and left
+//     unreferenced for gc, where the direct path writes nothing.
 //   - a read: state, read-file (content streamed), a whole tree listing in
 //     one walk request. States never change, so a file read once is kept
 //     (up to 32 MiB), and a file that the edit making a state did not touch
@@ -63,8 +66,9 @@ type Backend struct {
 	// files caches what ReadFile read: a state never changes, and a search
 	// reads the same node's files again for each round of proposals. It is
 	// emptied when it grows past maxCached bytes or maxCachedFiles files.
-	// made remembers the states made here: a file an edit did not touch is
-	// its parent's, read (or cached) there.
+	// made remembers the states made here (a parent and a few paths each,
+	// for the search's life): a file an edit did not touch is its parent's,
+	// read (or cached) there.
 	mu     sync.Mutex
 	files  map[fileKey]cachedFile
 	cached int
