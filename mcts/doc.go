@@ -40,7 +40,10 @@
 // TreeFirst is an optional ability: PrepareState gives a child's root tree
 // before its state is written, so a candidate whose tree is already a node
 // costs no state (Helios writes nothing for it; git writes its blob and
-// trees, which it cannot name otherwise, but no commit).
+// trees, which it cannot name otherwise, but no commit). MessageFirst
+// refines it for a store behind a server (mcts/served): the message goes
+// with the request, and the store writes a state it expects to be new in
+// the same round trip.
 //
 // # Nodes
 //

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -236,7 +237,8 @@ func (g *Git) Resolve(rev string) (objstore.ID, error) {
 // git runs one git command.
 func (g *Git) git(env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command("git", args...)
-	cmd.Env = append(g.env, env...)
+	// A copy: g.env may have room to spare, and workers run git at once.
+	cmd.Env = append(slices.Clip(g.env), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -678,7 +680,7 @@ func (g *Git) mktree(es []objstore.Entry) (objstore.ID, error) {
 func (g *Git) ImportDir(dir, message string) (objstore.ID, error) {
 	files := map[string][]byte{}
 	modes := map[string]objstore.Mode{}
-	err := walkImport(dir, func(rel string, mode objstore.Mode, b []byte) error {
+	err := WalkImport(dir, func(rel string, mode objstore.Mode, b []byte) error {
 		files[rel] = b
 		if mode == objstore.ModeExec {
 			modes[rel] = objstore.ModeExec

@@ -474,7 +474,12 @@ func (s *Search) makeChild(leaf *Node, files map[string][]byte, edits []propose.
 	if !ok {
 		return s.st.MakeState(leaf.State, files, s.stateMessage(edits))
 	}
-	ps, err := tf.PrepareState(leaf.State, files)
+	var ps PendingState
+	if mf, ok := s.st.(MessageFirst); ok {
+		ps, err = mf.PrepareStateMessage(leaf.State, files, s.stateMessage(edits))
+	} else {
+		ps, err = tf.PrepareState(leaf.State, files)
+	}
 	if err != nil {
 		return state, tree, err
 	}

@@ -2,7 +2,6 @@ package mcts
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/helios-vcs/helios/mcts/eval"
@@ -97,12 +96,23 @@ type TreeFirst interface {
 	PrepareState(parent objstore.ID, files map[string][]byte) (PendingState, error)
 }
 
+// MessageFirst is an optional ability of a TreeFirst store whose requests
+// cost more than a state (a store reached through its server):
+// PrepareStateMessage is PrepareState given the state's message up front,
+// so that the store may write the state in the same step when it expects
+// the tree to be new. Commit must then be called with the same message
+// (and writes nothing more); Abort of a state written that way leaves it
+// unreferenced, for gc.
+type MessageFirst interface {
+	PrepareStateMessage(parent objstore.ID, files map[string][]byte, message string) (PendingState, error)
+}
+
 // Objstore adapts *objstore.Store to Backend: every method but the
-// state makers is the store's own. A child state is made with a Writer:
-// the changed blobs and the trees above them are computed in memory
-// (other trees are reused by ID), and written with the state in one batch
-// when the tree is new; nothing is written for a tree the search already
-// has. States are written without a ref: the search's states are
+// state makers is the store's own. A child state is made with a Writer
+// (objstore.Writer.EditTree): the changed blobs and the trees above them
+// are computed in memory (other trees are reused by ID), and written with
+// the state in one batch when the tree is new; nothing is written for a
+// tree the search already has. States are written without a ref: the search's states are
 // reachable from its result refs once it ends; until then a gc in another
 // process could take them.
 type Objstore struct {
@@ -144,77 +154,12 @@ func (o Objstore) PrepareState(parent objstore.ID, files map[string][]byte) (Pen
 		base = st.Root
 	}
 	w := o.NewWriter()
-	root, err := o.rebuild(w, base, "", files)
+	root, err := w.EditTree(base, files)
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("mcts: make state: %w", err)
 	}
 	return &objstoreChild{o: o, w: w, parent: parent, root: root}, nil
-}
-
-// rebuild puts the tree at prefix (base, or empty when base is zero) with
-// files (paths from the root) put in, and returns its ID. Files keep the
-// mode they had; new ones are ModeFile.
-func (o Objstore) rebuild(w *objstore.Writer, base objstore.ID, prefix string, files map[string][]byte) (objstore.ID, error) {
-	var es []objstore.Entry
-	if !base.IsZero() {
-		t, err := o.Tree(base)
-		if err != nil {
-			return objstore.ZeroID, err
-		}
-		es = append(es, t.Entries...) // the cache's: copy before changing
-	}
-	find := func(name string) int {
-		for i := range es {
-			if es[i].Name == name {
-				return i
-			}
-		}
-		return -1
-	}
-	set := func(e objstore.Entry) {
-		if i := find(e.Name); i >= 0 {
-			es[i] = e
-		} else {
-			es = append(es, e)
-		}
-	}
-	var subs map[string]map[string][]byte
-	for p, content := range files {
-		name, _, isDir := strings.Cut(strings.TrimPrefix(p, prefix), "/")
-		if isDir {
-			if subs == nil {
-				subs = map[string]map[string][]byte{}
-			}
-			if subs[name] == nil {
-				subs[name] = map[string][]byte{}
-			}
-			subs[name][p] = content
-			continue
-		}
-		id, err := w.PutBlob(content)
-		if err != nil {
-			return objstore.ZeroID, err
-		}
-		mode := objstore.ModeFile
-		if i := find(name); i >= 0 && es[i].Mode.IsBlob() {
-			mode = es[i].Mode
-		}
-		set(objstore.Entry{Name: name, Mode: mode, ID: id})
-	}
-	for name, sub := range subs {
-		var old objstore.ID
-		if i := find(name); i >= 0 && es[i].Mode.IsDir() {
-			old = es[i].ID
-		}
-		id, err := o.rebuild(w, old, prefix+name+"/", sub)
-		if err != nil {
-			return objstore.ZeroID, err
-		}
-		set(objstore.Entry{Name: name, Mode: objstore.ModeDir, ID: id})
-	}
-	objstore.SortEntries(es)
-	return w.PutTree(&objstore.Tree{Entries: es})
 }
 
 // objstoreChild is a PendingState: its blobs and trees wait in w.

@@ -56,9 +56,10 @@ func LoadTasks(dir string) ([]Task, error) {
 	return out, nil
 }
 
-// walkImport calls fn with each regular file under dir (not in .git or
-// __pycache__): its slash-separated relative path, mode and content.
-func walkImport(dir string, fn func(rel string, mode objstore.Mode, content []byte) error) error {
+// WalkImport calls fn with each regular file under dir (not in .git or
+// __pycache__): its slash-separated relative path, mode and content. It is
+// what every backend's ImportDir imports.
+func WalkImport(dir string, fn func(rel string, mode objstore.Mode, content []byte) error) error {
 	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -92,7 +93,7 @@ func ImportDir(s *objstore.Store, dir, message string) (objstore.ID, error) {
 	if err != nil {
 		return objstore.ZeroID, err
 	}
-	err = walkImport(dir, func(rel string, mode objstore.Mode, b []byte) error { return d.Put(rel, mode, b) })
+	err = WalkImport(dir, func(rel string, mode objstore.Mode, b []byte) error { return d.Put(rel, mode, b) })
 	if err != nil {
 		return objstore.ZeroID, fmt.Errorf("mcts: import %q: %w", dir, err)
 	}

@@ -32,7 +32,12 @@
 //	                                         b3: id
 //	write, force, delete (each moved ref)    that operation on the ref
 //	state, log, diff, stat, list-tree,       a role (these name states by id,
-//	read-file, stats                         not by ref)
+//	read-file, walk, stats                   not by ref)
+//	make-state, prepare-state,               a role, and W in a token's scope:
+//	commit-state, import-state               they write states that no ref
+//	                                         names (a search's; its result
+//	                                         refs are then update-refs, judged
+//	                                         per ref as below)
 //	set-symbolic-ref, stop, gc, fsck         maintainer (token scope M)
 //	admin token-add|token-list|token-revoke  maintainer (token scope M)
 //	admin policy-set                         maintainer (token scope M); the
@@ -298,11 +303,16 @@ func (a *Access) Authorize(p server.Peer, op, target string) error {
 			return err
 		}
 		return scope("", audit.OpRead)
-	case "state", "log", "diff", "stat", "list-tree", "read-file", "stats":
+	case "state", "log", "diff", "stat", "list-tree", "read-file", "walk", "stats":
 		if err := hasRole(); err != nil {
 			return err
 		}
 		return scope("", audit.OpRead)
+	case "make-state", "prepare-state", "commit-state", "import-state":
+		if err := hasRole(); err != nil {
+			return err
+		}
+		return scope("", audit.OpWrite)
 	case "set-symbolic-ref", "stop", "gc", "fsck":
 		return maintain(audit.ActionMaintain)
 	case server.OpAdmin:
@@ -334,7 +344,7 @@ func candidates(rev string) []string {
 var reads = map[string]bool{
 	"status": true, server.RefRead: true, "resolve": true, "resolve-state": true, "refs": true,
 	"state": true, "log": true, "diff": true, "stat": true, "list-tree": true, "read-file": true,
-	"stats": true, "worktree-state": true,
+	"walk": true, "stats": true, "worktree-state": true,
 	"git-list": true, "git-fetch": true, "git-clone-pack": true, "audit-checkpoint": true, "audit-prove": true,
 }
 

@@ -86,6 +86,13 @@ func TestDecisions(t *testing.T) {
 		{cert("bob"), "resolve", "refs/heads/main", true, ""},
 		{cert("bob"), "resolve-state", "main", true, ""},
 		{cert("bob"), "read-file", "a.txt", true, ""},
+		{cert("bob"), "walk", "", true, ""},
+		{cert("bob"), "make-state", "", true, ""},
+		{cert("bob"), "prepare-state", "", true, ""},
+		{cert("bob"), "commit-state", "", true, ""},
+		{cert("bob"), "import-state", "", true, ""},
+		{cert("eve"), "make-state", "", false, "no role"},
+		{cert("eve"), "walk", "", false, "no role"},
 		{cert("bob"), "gc", "", false, "maintainer"},
 		{cert("bob"), "stop", "", false, "maintainer"},
 		{cert("bob"), server.OpAdmin, AdminTokenAdd, false, "maintainer"},
@@ -153,6 +160,8 @@ func TestTokens(t *testing.T) {
 		{server.RefForce, "refs/heads/agents/x", false}, // the policy allows it, the scope does not
 		{server.RefWrite, "refs/heads/topic", false},    // outside the scope
 		{server.RefRead, "refs/heads/agents/x", true},
+		{"walk", "", true},
+		{"prepare-state", "", true},
 	} {
 		if err := f.a.Authorize(peer, tc.op, tc.ref); (err == nil) != tc.allow {
 			t.Errorf("token %s %s: got %v, want allow=%v", tc.op, tc.ref, err, tc.allow)
@@ -239,5 +248,24 @@ func TestDenialsRecorded(t *testing.T) {
 	}
 	if rep, err := storeaudit.VerifyStore(f.s, f.v); err != nil || len(rep.Problems) > 0 {
 		t.Errorf("verify: %v %v", err, rep.Problems)
+	}
+}
+
+// TestStateOpsNeedWrite: the state-making requests of a search write (states
+// no ref names yet), so a read-only token may walk a tree but not make one.
+func TestStateOpsNeedWrite(t *testing.T) {
+	f := newFixture(t, true)
+	ro, err := f.a.AddToken("alice", TokenRequest{User: "bob", Ops: "R", Expires: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := server.Peer{UID: -1, Via: server.ViaToken, User: "bob", TokenID: ro.Token.ID}
+	if err := f.a.Authorize(peer, "walk", ""); err != nil {
+		t.Errorf("read-only token, walk: got %v, want allowed", err)
+	}
+	for _, op := range []string{"make-state", "prepare-state", "commit-state", "import-state"} {
+		if err := f.a.Authorize(peer, op, ""); err == nil || !strings.Contains(err.Error(), "not write") {
+			t.Errorf("read-only token, %s: got %v, want a refusal (not write)", op, err)
+		}
 	}
 }

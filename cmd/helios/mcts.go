@@ -17,15 +17,16 @@ import (
 	"github.com/helios-vcs/helios/mcts"
 	"github.com/helios-vcs/helios/mcts/eval"
 	"github.com/helios-vcs/helios/mcts/propose"
+	"github.com/helios-vcs/helios/mcts/served"
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/rocksdb"
+	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 )
 
-// mctsCommand is "helios mcts run" and "helios mcts ab". The search opens
-// the database in this process (it makes thousands of states through
-// Drafts, which the server's API does not carry yet), so it waits for the
-// lock while a server or another writer holds the store.
+// mctsCommand is "helios mcts run" and "helios mcts ab". A run on a Helios
+// store goes through the store's server, like every other command (see
+// searchBackend); ab makes scratch stores of its own.
 func mctsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mcts",
@@ -34,8 +35,8 @@ func mctsCommand() *cli.Command {
 			{
 				Name:      "run",
 				Usage:     "search for edits that make the tests pass; results go to refs/heads/mcts/<run>/",
-				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--backend helios|git] [--json]",
-				Flags: append([]cli.Flag{storeFlag, jsonFlag, quietFlag,
+				UsageText: "helios mcts run --store DIR --ref REF --test 'CMD' [--files GLOB...] [--iterations N] [--time-budget DUR] [--workers K] [--seed S] [--proposer NAME] [--test-timeout DUR] [--backend helios|git] [--no-server] [--json]",
+				Flags: append([]cli.Flag{storeFlag, jsonFlag, quietFlag, noServerFlag,
 					&cli.StringFlag{Name: "ref", Value: "main", Usage: "ref or state ID to start from"},
 					&cli.StringFlag{Name: "test", Required: true, Usage: "test command, run with sh -c in a scratch checkout"},
 					&cli.StringSliceFlag{Name: "files", Usage: "globs of the files to edit (default: text files that do not look like tests)"},
@@ -83,6 +84,7 @@ func searchFlags() []cli.Flag {
 type mctsOptions struct {
 	store, ref          string
 	json, quiet, seeded bool
+	noServer            bool
 	cfg                 mcts.Config
 	proposer            string
 	popts               mcts.ProposerOptions
@@ -124,7 +126,7 @@ func mctsOptionsFrom(c *cli.Context) (mctsOptions, error) {
 		store = "." // the git repository the command runs in
 	}
 	return mctsOptions{store: store, ref: c.String("ref"), json: c.Bool("json"), quiet: c.Bool("quiet"),
-		seeded: c.IsSet("seed"), cfg: cfg, proposer: prop, popts: po}, nil
+		seeded: c.IsSet("seed"), noServer: c.Bool("no-server"), cfg: cfg, proposer: prop, popts: po}, nil
 }
 
 func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error {
@@ -152,15 +154,15 @@ func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error
 		st = g
 		baseName = func() string { return g.StateName(base) }
 	} else {
-		s, err := openExclusive(o.store, false, stderr)
+		b, resolve, err := searchBackend(o.store, max(o.cfg.Workers, 1), o.noServer, stderr)
 		if err != nil {
 			return err
 		}
-		defer s.Close()
-		if base, err = s.ResolveState(o.ref); err != nil {
+		defer b.Close()
+		if base, err = resolve(o.ref); err != nil {
 			return err
 		}
-		st = mcts.Objstore{Store: s, Author: currentUser()}
+		st = b
 	}
 	o.popts.Stderr = stderr
 	p, err := mcts.NewProposer(o.proposer, o.popts)
@@ -192,6 +194,48 @@ func runMCTS(ctx context.Context, o mctsOptions, stdout, stderr io.Writer) error
 		printReport(stdout, r)
 	}
 	return nil
+}
+
+// searchBackend opens the Helios store in dir for a search: through the
+// store's server (started if none runs), with one connection per worker,
+// or, with --no-server or when no server can start, on the database opened
+// here for writing (a running server is asked to hand it over). The search
+// is the same either way, and so is its audit record: the result refs move
+// in one batch with the journal's record, written by whichever process
+// holds the database, as the user who ran the search. resolve names the
+// base state.
+func searchBackend(dir string, workers int, noServer bool, stderr io.Writer) (b mcts.Backend, resolve func(string) (objstore.ID, error), err error) {
+	if _, err := os.Stat(dbDir(dir)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("no helios store at %q (run: helios init --store %s)", dir, dir)
+		}
+		return nil, nil, err
+	}
+	if !noServer {
+		c, err := server.Connect(dir, server.ConnectOptions{Build: server.BuildID(), Command: serverCommand})
+		if err == nil {
+			conns := []*server.Client{c}
+			for len(conns) < workers {
+				more, err := server.Dial(dir, server.BuildID())
+				if err != nil {
+					for _, c := range conns {
+						c.Close()
+					}
+					return nil, nil, fmt.Errorf("mcts: connection %d to the server: %w", len(conns)+1, err)
+				}
+				conns = append(conns, more)
+			}
+			sb := served.New(conns...)
+			sb.Author = currentUser()
+			return sb, c.ResolveState, nil
+		}
+		fmt.Fprintf(stderr, "helios: no server for %s (%v); opening the store directly\n", dir, err)
+	}
+	s, err := openExclusive(dir, false, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mcts.Objstore{Store: s, Author: currentUser()}, s.ResolveState, nil
 }
 
 func printReport(w io.Writer, r *mcts.Report) {

@@ -8,12 +8,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/mcts"
+	"github.com/helios-vcs/helios/objstore/server"
 )
 
+// eachServeMode runs test with the store opened in the test's process
+// (--no-server, the tests' default) and through the store's server.
+func eachServeMode(t *testing.T, test func(t *testing.T, served bool)) {
+	t.Run("direct", func(t *testing.T) { test(t, false) })
+	t.Run("served", func(t *testing.T) { useServer(t); test(t, true) })
+}
+
 // TestMCTSRunOnRocksDB: a real store, a real shell project with an
-// off-by-one, `helios mcts run` finds the fix and writes the refs.
-func TestMCTSRunOnRocksDB(t *testing.T) {
+// off-by-one, `helios mcts run` finds the fix and writes the refs, with
+// one audit record for them; served, through a server it leaves running.
+func TestMCTSRunOnRocksDB(t *testing.T) { eachServeMode(t, testMCTSRun) }
+
+func testMCTSRun(t *testing.T, served bool) {
 	dir := t.TempDir()
 	store, wt := filepath.Join(dir, "store"), filepath.Join(dir, "wt")
 	os.MkdirAll(wt, 0o777)
@@ -21,15 +33,25 @@ func TestMCTSRunOnRocksDB(t *testing.T) {
 		os.WriteFile(filepath.Join(wt, p), []byte(c), 0o644)
 	}
 	mustRun(t, "init", "--store", store)
-	mustRun(t, "snapshot", "--store", store, "--no-server", "--dir", wt, "--ref", "main", "-m", "buggy")
+	mustRun(t, "snapshot", "--store", store, "--dir", wt, "--ref", "main", "-m", "buggy")
+	var before server.Status
+	if served {
+		t.Cleanup(func() { stopServe(t, store) })
+		st, running := statusOf(t, store)
+		if !running {
+			t.Fatal("no server after a served snapshot")
+		}
+		before = st
+	}
 	out, stderr, err := run(t, "mcts", "run", "--store", store, "--ref", "main", "--test", "sh test.sh",
-		"--workers", "1", "--seed", "11", "--iterations", "60", "--run", "fix", "--json")
+		"--workers", "2", "--seed", "11", "--iterations", "60", "--run", "fix", "--json")
 	if err != nil {
 		t.Fatalf("mcts run: %v\n%s", err, stderr)
 	}
 	var r struct {
 		Run         string  `json:"run"`
 		BestRef     string  `json:"best_ref"`
+		BestState   string  `json:"best_state"`
 		BestScore   float64 `json:"best_score"`
 		Solved      bool    `json:"solved"`
 		Iterations  int     `json:"iterations"`
@@ -37,13 +59,30 @@ func TestMCTSRunOnRocksDB(t *testing.T) {
 		ElapsedS    float64 `json:"elapsed_s"`
 		Seed        uint64  `json:"seed"`
 		Time        map[string]float64
+		Top         []struct {
+			Ref string `json:"ref"`
+		} `json:"top"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if !r.Solved || r.BestScore != 1 || r.Run != "fix" || r.BestRef != "refs/heads/mcts/fix/best" || r.Seed != 11 ||
-		r.Iterations == 0 || r.Evaluations != r.Iterations+1 || r.ElapsedS <= 0 {
+		r.Iterations == 0 || r.Evaluations != r.Iterations+1 || r.ElapsedS <= 0 || len(r.Top) == 0 {
 		t.Fatalf("report: %+v", r)
+	}
+	if served {
+		// The search went through the server: it is the same process, and
+		// it served the search's requests (one connection per worker).
+		st, running := statusOf(t, store)
+		if !running || st.PID != before.PID {
+			t.Fatalf("server after the search: running %v, pid %d; want the one that ran before, pid %d", running, st.PID, before.PID)
+		}
+		if st.Connections < before.Connections+2 || st.Requests < before.Requests+r.Iterations {
+			t.Errorf("server status %+v after the search, %+v before: want 2 more connections and a request per iteration at least", st, before)
+		}
+		if strings.Contains(stderr, "opening the store directly") {
+			t.Errorf("the served search fell back to the database: %s", stderr)
+		}
 	}
 	for _, k := range []string{"propose_s", "switch_s", "test_s", "store_s"} {
 		if _, ok := r.Time[k]; !ok {
@@ -53,17 +92,58 @@ func TestMCTSRunOnRocksDB(t *testing.T) {
 	if !strings.Contains(stderr, "seed 11") {
 		t.Errorf("seed not printed: %q", stderr)
 	}
-	lib := mustRun(t, "show", "--store", store, "--no-server", "--ref", "mcts/fix/best", "lib.sh")
+	lib := mustRun(t, "show", "--store", store, "--ref", "mcts/fix/best", "lib.sh")
 	if !strings.Contains(lib, "$((i <= n))") {
 		t.Errorf("best lib.sh:\n%s", lib)
 	}
-	if log := mustRun(t, "log", "--store", store, "--no-server", "--ref", "mcts/fix/top-1"); !strings.Contains(log, "score 1.000") {
+	if log := mustRun(t, "log", "--store", store, "--ref", "mcts/fix/top-1"); !strings.Contains(log, "score 1.000") {
 		t.Errorf("top-1 log:\n%s", log)
 	}
 	// The user's worktree is untouched.
 	if b, _ := os.ReadFile(filepath.Join(wt, "lib.sh")); string(b) != mcts.ExampleProject()["lib.sh"] {
 		t.Error("the worktree was modified")
 	}
+
+	// The run's audit record: one ref record, by this user, moving all its
+	// result refs in one batch; the log verifies.
+	if served {
+		stopServe(t, store) // the audit commands open the database read-only
+	}
+	var records []recordJSON
+	for _, line := range strings.Split(strings.TrimSpace(mustRun(t, "audit", "log", "--store", store, "--json")), "\n") {
+		var rec recordJSON
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit log line %q: %v", line, err)
+		}
+		if rec.Event != audit.EventRef {
+			continue
+		}
+		for _, c := range rec.Refs {
+			if strings.HasPrefix(c.Name, "refs/heads/mcts/fix/") {
+				records = append(records, rec)
+				break
+			}
+		}
+	}
+	if len(records) != 1 {
+		t.Fatalf("audit records of the run's refs: got %d, want 1: %+v", len(records), records)
+	}
+	moved := map[string]string{}
+	for _, c := range records[0].Refs {
+		moved[c.Name] = c.New
+	}
+	if records[0].Actor != localActor() || moved[r.BestRef] != r.BestState || len(moved) != 1+len(r.Top) {
+		t.Errorf("audit record %+v: want %s moving %s to %s and the %d top refs in one batch", records[0], localActor(), r.BestRef, r.BestState, len(r.Top))
+	}
+	for _, top := range r.Top {
+		if _, ok := moved[top.Ref]; !ok {
+			t.Errorf("audit record lacks %s", top.Ref)
+		}
+	}
+	if out := mustRun(t, "audit", "verify", "--store", store); !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("audit verify:\n%s", out)
+	}
+
 	// Text output, quiet.
 	out, stderr, err = run(t, "mcts", "run", "--store", store, "--test", "sh test.sh", "--workers", "2", "--iterations", "60", "-q")
 	if err != nil || out != "" || stderr != "" {
@@ -75,10 +155,15 @@ func TestMCTSRunOnRocksDB(t *testing.T) {
 	}
 }
 
-func TestMCTSErrors(t *testing.T) {
+func TestMCTSErrors(t *testing.T) { eachServeMode(t, testMCTSErrors) }
+
+func testMCTSErrors(t *testing.T, served bool) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "store")
 	mustRun(t, "init", "--store", store)
+	if served {
+		t.Cleanup(func() { stopServe(t, store) })
+	}
 	for _, args := range [][]string{
 		{"mcts", "run", "--store", store, "--test", "true"},                                         // no main
 		{"mcts", "run", "--store", filepath.Join(dir, "none"), "--test", "true"},                    // no store

@@ -30,7 +30,7 @@ func openStore(dir string, mode openMode, durable bool, stderr io.Writer) (*objs
 
 // openExclusive opens the store for writing in this process, asking a
 // running server to hand the database over first: for commands that are
-// not served (mcts run, policy set, keys rotate).
+// not served (policy set, keys rotate) and for mcts run --no-server.
 func openExclusive(dir string, durable bool, stderr io.Writer) (*objstore.Store, error) {
 	return storedir.Open(dir, storedir.Options{Write: true, Durable: durable, Stderr: stderr, StopServer: true})
 }

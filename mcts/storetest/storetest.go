@@ -127,6 +127,32 @@ func Test(t *testing.T, open func(t *testing.T) mcts.Backend) {
 			}
 		}
 
+		// Message first: the same, the message given up front.
+		if mf, ok := b.(mcts.MessageFirst); ok {
+			files := map[string][]byte{"a.py": []byte("x = 3\n")}
+			ps, err := mf.PrepareStateMessage(child, files, "message first")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := ps.Commit("message first")
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := b.State(id)
+			if err != nil || st.Root != ps.Root() || !slices.Equal(st.Parents, []objstore.ID{child}) || st.Message != "message first" && st.Message != "message first\n" {
+				t.Errorf("message-first state: %+v %v", st, err)
+			}
+			if _, c, _ := b.ReadFile(id, "a.py"); string(c) != "x = 3\n" {
+				t.Errorf("message-first a.py: got %q", c)
+			}
+			again, err := mf.PrepareStateMessage(child, files, "message first")
+			if err != nil || again.Root() != ps.Root() {
+				t.Errorf("the same edit again: root %v, want %v (%v)", again.Root(), ps.Root(), err)
+			} else {
+				again.Abort()
+			}
+		}
+
 		dir := filepath.Join(t.TempDir(), "w0")
 		check := func(want map[string]string) {
 			t.Helper()

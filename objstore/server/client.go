@@ -27,6 +27,9 @@ type Client struct {
 	e   enc
 	err error // a broken connection stays broken
 
+	dropMu sync.Mutex
+	drops  []uint64 // prepared states given up, sent with the next state request (states.go)
+
 	// ServerBuild and ServerPID are what the server said in the handshake.
 	ServerBuild string
 	ServerPID   int
@@ -98,6 +101,10 @@ func (c *Client) call(op byte, req func(*enc), data io.Writer, res func(*dec)) e
 	c.e.b = append(c.e.b[:0], op)
 	if req != nil {
 		req(&c.e)
+	}
+	if len(c.e.b) > maxFrame {
+		// Nothing was sent: the connection is still good.
+		return fmt.Errorf("%w: a request of %d bytes (at most %d)", ErrTooLarge, len(c.e.b), maxFrame)
 	}
 	if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
 		return c.broke(err)

@@ -102,7 +102,16 @@
 //	                     'e' to give up); → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
-//	25 git-clone-pack    wants, link → has-pack; with one, 'd' frames of:
+//	25 walk              root tree → 'd' frames of (path, entry), then count
+//	26 make-state        dropped handles, parent, n × (path, content),
+//	                     message, author → state, root tree
+//	27 prepare-state     dropped handles, parent, n × (path, content),
+//	                     commit-if-new [, message, author] → handle, root
+//	                     tree (held by the connection), state (written at
+//	                     once when commit-if-new and the root is new here)
+//	28 commit-state      dropped handles, handle, message, author → state
+//	29 import-state      n × (path, mode, content), message, author → state
+//	30 git-clone-pack    wants, link → has-pack; with one, 'd' frames of:
 //	                     name, tips, pack size, index size, a flag and (flag
 //	                     1) the pack and the index, then the wants' object
 //	                     records (helper/clonepack). With link (a Unix-socket
@@ -111,6 +120,11 @@
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:
 //	                     token changes; numbered apart so that operations
 //	                     can be appended above without renumbering)
+//
+// The state operations (states.go) are what helios mcts run needs to
+// search through the server: a child state made from its parent and the
+// files an edit changed, computed first and written only if its tree is
+// new, and a whole listing of a tree in one request.
 //
 // The git operations (git.go) are git-remote-helios's store side: the
 // helper reaches a served store through them and costs a connection instead

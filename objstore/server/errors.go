@@ -14,6 +14,11 @@ var ErrDenied = errors.New("server: permission denied")
 // client; the server then shuts down so that a current one can start.
 var ErrVersion = errors.New("server: server runs another build")
 
+// ErrTooLarge is returned, without sending anything, for a request bigger
+// than a frame (16 MiB): a make-state or import-state of that much content
+// has to be made without the server.
+var ErrTooLarge = errors.New("server: request too large")
+
 // errorCodes carry the sentinels callers test with errors.Is across the
 // wire. Code 0 is any other error: its text survives, its type does not.
 var errorCodes = []error{

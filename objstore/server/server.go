@@ -44,6 +44,11 @@ const (
 	opGitPush
 	opAuditCheckpoint
 	opAuditProve
+	opWalk
+	opMakeState
+	opPrepareState
+	opCommitState
+	opImportState
 	opGitClonePack
 	opMax
 )
@@ -57,6 +62,8 @@ var opNames = [opMax]string{
 	opSetSymbolicRef: "set-symbolic-ref", opFsck: "fsck", opGC: "gc", opStats: "stats",
 	opGitList: "git-list", opGitFetch: "git-fetch", opGitPush: "git-push",
 	opAuditCheckpoint: "audit-checkpoint", opAuditProve: "audit-prove",
+	opWalk: "walk", opMakeState: "make-state", opPrepareState: "prepare-state",
+	opCommitState: "commit-state", opImportState: "import-state",
 	opGitClonePack: "git-clone-pack",
 }
 
@@ -157,6 +164,7 @@ type Server struct {
 	wg                         sync.WaitGroup
 
 	requests, connections atomic.Int64
+	pendingStates         atomic.Int64 // prepared states held, all connections
 }
 
 type serverConn struct {
@@ -168,6 +176,14 @@ type serverConn struct {
 	// offered holds the values of the refs the last git-list gave this
 	// peer: what a fetch may ask for.
 	offered map[gitobj.OID]bool
+	// pending holds this connection's prepared states (states.go), by
+	// handle; they are dropped when the connection ends.
+	pending     map[uint64]*pendingState
+	nextPending uint64
+	// roots holds the root trees this connection's state requests gave:
+	// a prepare-state that may commit at once does so only for a root not
+	// among them (states.go).
+	roots map[objstore.ID]struct{}
 }
 
 // New makes a server; Serve starts it.
@@ -312,6 +328,7 @@ func (s *Server) serveConn(sc *serverConn) {
 	defer s.wg.Done()
 	defer func() {
 		sc.c.Close()
+		s.dropPending(sc)
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.armIdle()
@@ -406,9 +423,12 @@ func (s *Server) handle(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	e.b = e.b[:0]
 	d := dec{b: p}
 	var err error
-	if op >= opGitList && op < opMax {
+	switch {
+	case op >= opGitList && op <= opAuditProve:
 		err = s.runGit(sc, r, w, e, op, &d)
-	} else {
+	case op >= opWalk && op < opMax:
+		err = s.runStates(sc, w, e, op, &d)
+	default:
 		err = s.run(sc, w, e, op, &d)
 	}
 	if err == nil {
@@ -683,6 +703,7 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		if err != nil {
 			return err
 		}
+		m["pending_states"] = s.pendingStates.Load()
 		if s.watch != nil {
 			trees, dirs := s.watch.counts()
 			m["watch_worktrees"], m["watch_dirs"] = int64(trees), int64(dirs)

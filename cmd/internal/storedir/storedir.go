@@ -74,7 +74,8 @@ type Options struct {
 	Stderr io.Writer
 	// StopServer asks a running helios serve to exit before a writer
 	// opens the database (which the server holds): for programs that
-	// write directly (git-remote-helios, mcts run, policy and key changes).
+	// write directly (git-remote-helios and mcts run without a server,
+	// policy and key changes).
 	// The server starts again on the next command that wants it.
 	StopServer bool
 }
