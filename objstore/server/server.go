@@ -424,9 +424,9 @@ func (s *Server) handle(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	d := dec{b: p}
 	var err error
 	switch {
-	case op >= opGitList && op <= opAuditProve:
+	case op >= opGitList && op <= opAuditProve, op == opGitClonePack:
 		err = s.runGit(sc, r, w, e, op, &d)
-	case op >= opWalk && op < opMax:
+	case op >= opWalk && op <= opImportState:
 		err = s.runStates(sc, w, e, op, &d)
 	default:
 		err = s.run(sc, w, e, op, &d)
