@@ -18,7 +18,9 @@
 #   size      du of the store directory, without its clone packs, vs  du of the bare repository
 #   clone-pack-cache  du of the store's clone packs (a cache; gc clears it)
 # and prints one JSON object per pair with the ratio helios/file (< 1: helios is faster/smaller).
-# HELIOS_PROFILE=DIR writes CPU profiles of the helper's push and clone there.
+# HELIOS_PROFILE=DIR writes CPU profiles of the helper's push and cold clone
+# there, and of the server (serve.prof: the push and the clone after it, up to
+# the stop before the cold clone).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -69,7 +71,7 @@ refspecs=('refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*')
 prof() { if [ -n "${HELIOS_PROFILE:-}" ]; then mkdir -p "$HELIOS_PROFILE"; echo "HELIOS_HELPER_CPUPROFILE=$HELIOS_PROFILE/$1.prof"; else echo "HELIOS_UNUSED=1"; fi; }
 
 tf=$(elapsed git -C "$src" push -q "file://$bare" "${refspecs[@]}")
-th=$(elapsed env "$(prof push)" git -C "$src" push -q "helios::$store" "${refspecs[@]}")
+th=$(elapsed env "$(prof push)" HELIOS_SERVE_CPUPROFILE="${HELIOS_PROFILE:+$HELIOS_PROFILE/serve.prof}" git -C "$src" push -q "helios::$store" "${refspecs[@]}")
 pair push "$th" "$tf" s
 
 same() { # the two clones hold the same objects

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -72,6 +73,16 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(dbDir(o.store)); err != nil {
 		return fmt.Errorf("no helios store at %q: %w", o.store, err)
+	}
+	// HELIOS_SERVE_CPUPROFILE=file profiles the server until it exits (where
+	// a served push or clone spends its time: scripts/compare-clone.sh).
+	if path := os.Getenv("HELIOS_SERVE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	if c, err := server.Dial(o.store, ""); err == nil {
 		pid := c.ServerPID
