@@ -1,0 +1,214 @@
+package audit
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+func newWitness(t *testing.T, name string, now func() time.Time) (*Witness, *CosignatureVerifier) {
+	t.Helper()
+	skey, vkey, err := GenerateWitnessKey(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewCosigner(skey, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewCosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Witness{Signer: s, StateDir: t.TempDir()}, v
+}
+
+// newLog is a log of n records in its own memKV.
+func newLog(t *testing.T, s note.Signer, n int) (*Log, memKV) {
+	t.Helper()
+	kv := memKV{}
+	l, err := OpenLog(kv, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, kv, 0, n)
+	return l, kv
+}
+
+func checkpointOf(t *testing.T, l *Log) []byte {
+	t.Helper()
+	cp, err := l.Checkpoint()
+	if err != nil || cp == nil {
+		t.Fatalf("checkpoint: %v %q", err, cp)
+	}
+	return cp
+}
+
+func TestCosignatureFormat(t *testing.T) {
+	// A cosignature line is C2SP tlog-cosignature v1: key hash, 8-byte time,
+	// 64-byte Ed25519 signature.
+	now := func() time.Time { return t0 }
+	w, wv := newWitness(t, "witness.example/w1", now)
+	s, _, vkey := newKeys(t, "helios-test")
+	l, _ := newLog(t, s, 3)
+	cosigned, err := w.Cosign(vkey, checkpointOf(t, l), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(cosigned, note.VerifierList(wv))
+	if err != nil {
+		t.Fatalf("open with the witness key: %v\n%s", err, cosigned)
+	}
+	if got := n.Sigs[0]; got.Name != "witness.example/w1" || got.Hash != wv.KeyHash() {
+		t.Errorf("got signature %+v", got)
+	}
+	if ts, ok := cosignatureTime(n.Sigs[0]); !ok || !ts.Equal(t0.Truncate(time.Second)) {
+		t.Errorf("got time %v, want %v", ts, t0.Truncate(time.Second))
+	}
+	if _, err := NewCosignatureVerifier(strings.Replace(wv.String(), "w1", "w2", 1)); err == nil {
+		t.Error("a key renamed without a new key ID was accepted")
+	}
+}
+
+func TestWitnessRefusesFork(t *testing.T) {
+	w, _ := newWitness(t, "w1", nil)
+	s, _, vkey := newKeys(t, "helios-test")
+	l, kv := newLog(t, s, 5)
+	if _, err := w.Cosign(vkey, checkpointOf(t, l), l); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, kv, 5, 3)
+	if _, err := w.Cosign("", checkpointOf(t, l), l); err != nil {
+		t.Fatalf("an extension was refused: %v", err)
+	}
+	// Another history of 8 and of 9 records, signed with the same key.
+	fork, fkv := newLog(t, s, 4)
+	var b batch
+	r := rec(99)
+	if _, err := fork.Append(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	fkv.apply(b)
+	fork.Done(nil)
+	appendN(t, fork, fkv, 5, 3)
+	for _, extra := range []int{0, 1} {
+		appendN(t, fork, fkv, 8, extra)
+		_, err := w.Cosign(vkey, checkpointOf(t, fork), fork)
+		var fe *ForkError
+		if !errors.As(err, &fe) {
+			t.Fatalf("fork of %d records: got %v, want a *ForkError", fork.Size(), err)
+		}
+	}
+	// A rollback too.
+	short, _ := newLog(t, s, 2)
+	var re *RollbackError
+	if _, err := w.Cosign(vkey, checkpointOf(t, short), short); !errors.As(err, &re) {
+		t.Fatalf("rollback: got %v, want a *RollbackError", err)
+	}
+	// The witness still stands by the real history.
+	if _, err := w.Cosign(vkey, checkpointOf(t, l), l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckWitnessed(t *testing.T) {
+	now := t0
+	clock := func() time.Time { return now }
+	w1, v1 := newWitness(t, "w1", clock)
+	w2, v2 := newWitness(t, "w2", clock)
+	s, v, vkey := newKeys(t, "helios-test")
+	l, kv := newLog(t, s, 4)
+	c1, err := w1.Cosign(vkey, checkpointOf(t, l), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := w2.Cosign(vkey, checkpointOf(t, l), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := MergeSignatures(c1, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, kv, 4, 2) // not yet witnessed
+	latest, err := ParseCheckpoint(checkpointOf(t, l), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol2, err := NewWitnessPolicy([]*CosignatureVerifier{v1, v2}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol1, _ := NewWitnessPolicy([]*CosignatureVerifier{v1, v2}, 1)
+	for _, tc := range []struct {
+		name     string
+		pol      WitnessPolicy
+		cosigned [][]byte
+		at       time.Time
+		ok       bool
+	}{
+		{"none", pol1, nil, t0, false},
+		{"one of one", pol1, [][]byte{c1}, t0, true},
+		{"one of two", pol2, [][]byte{c1}, t0, false},
+		{"two of two", pol2, [][]byte{both}, t0, true},
+		{"stale", pol1, [][]byte{c1}, t0.Add(25 * time.Hour), false},
+		{"unwitnessed head only", pol1, [][]byte{checkpointOf(t, l)}, t0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := CheckWitnessed(latest, v, tc.cosigned, l, WitnessCheck{Policy: tc.pol, MaxAge: 24 * time.Hour, Now: tc.at})
+			if tc.ok && (err != nil || got.Size != 4) {
+				t.Fatalf("got %v, %v; want the checkpoint of 4", got, err)
+			}
+			var we *WitnessError
+			if !tc.ok && !errors.As(err, &we) {
+				t.Fatalf("got %v, want a *WitnessError", err)
+			}
+		})
+	}
+	// A latest that does not extend the witnessed checkpoint is a fork.
+	var b batch
+	other, okv := newLog(t, s, 3)
+	if _, err := other.Append(&b, rec(77)); err != nil {
+		t.Fatal(err)
+	}
+	okv.apply(b)
+	other.Done(nil)
+	appendN(t, other, okv, 4, 2)
+	flatest, _ := ParseCheckpoint(checkpointOf(t, other), v)
+	var fe *ForkError
+	if _, err := CheckWitnessed(flatest, v, [][]byte{c1}, other, WitnessCheck{Policy: pol1, Now: t0}); !errors.As(err, &fe) {
+		t.Fatalf("fork: got %v, want a *ForkError", err)
+	}
+}
+
+func TestWitnessPolicyPinning(t *testing.T) {
+	_, v1 := newWitness(t, "w1", nil)
+	_, v2 := newWitness(t, "w2", nil)
+	p1, _ := NewWitnessPolicy([]*CosignatureVerifier{v1}, 0)
+	p2, _ := NewWitnessPolicy([]*CosignatureVerifier{v2}, 0)
+	kept := filepath.Join(t.TempDir(), "kept")
+	var cw ClientWitnesses
+	got, _, err := cw.Resolve(kept, p1.Text())
+	if err != nil || got.Text() != p1.Text() {
+		t.Fatalf("first contact: got %q, %v", got.Text(), err)
+	}
+	got, warn, err := cw.Resolve(kept, p2.Text())
+	if err != nil || got.Text() != p1.Text() || warn == "" {
+		t.Fatalf("changed announcement: got %q, %q, %v; want the pinned policy and a warning", got.Text(), warn, err)
+	}
+	got, _, err = cw.Resolve(kept, "")
+	if err != nil || got.Text() != p1.Text() {
+		t.Fatalf("withdrawn announcement: got %q, %v; want the pinned policy", got.Text(), err)
+	}
+	cw.List = v2.String()
+	if got, _, err = cw.Resolve(kept, ""); err != nil || got.Text() != p2.Text() {
+		t.Fatalf("client's list: got %q, %v", got.Text(), err)
+	}
+	if parsed, err := ParseWitnessPolicy(p1.Text()); err != nil || parsed.Text() != p1.Text() {
+		t.Fatalf("round trip: got %q, %v", parsed.Text(), err)
+	}
+}
