@@ -111,6 +111,9 @@ type WitnessCheck struct {
 	// with the real history and the old cosignatures expire.
 	MaxAge time.Duration
 	Now    time.Time
+	// Strict requires the latest checkpoint itself to be cosigned, not
+	// only to extend a cosigned one.
+	Strict bool
 }
 
 // CheckWitnessed verifies that latest (already verified with v) extends a
@@ -148,6 +151,10 @@ func CheckWitnessed(latest Checkpoint, v note.Verifier, cosigned [][]byte, p Tre
 			// the store shows this client a history they did not cosign.
 			return Checkpoint{}, fmt.Errorf("the log does not extend the checkpoint its witnesses cosigned: %w", err)
 		}
+		if wc.Strict && c.cp.Size != latest.Size {
+			return Checkpoint{}, &WitnessError{Size: latest.Size, Quorum: wc.Policy.Quorum,
+				Why: fmt.Sprintf("strict: the newest cosigned checkpoint has %d records", c.cp.Size)}
+		}
 		best = &c.cp
 		break
 	}
@@ -183,16 +190,17 @@ type ClientWitnesses struct {
 	List   string        // witness keys or key files ($HELIOS_WITNESSES); "" : use the pinned policy
 	Quorum int           // ≤ 0: every listed witness ($HELIOS_WITNESS_QUORUM)
 	MaxAge time.Duration // ≤ 0: DefaultWitnessMaxAge ($HELIOS_WITNESS_MAX_AGE)
+	Strict bool          // the latest checkpoint itself must be cosigned ($HELIOS_WITNESS_STRICT=1)
 }
 
 // DefaultWitnessMaxAge is how old a counted cosignature may be unless the
 // client says otherwise: witnesses are expected to cosign at least daily.
 const DefaultWitnessMaxAge = 24 * time.Hour
 
-// WitnessesFromEnv reads $HELIOS_WITNESSES, $HELIOS_WITNESS_QUORUM and
-// $HELIOS_WITNESS_MAX_AGE through getenv.
+// WitnessesFromEnv reads $HELIOS_WITNESSES, $HELIOS_WITNESS_QUORUM,
+// $HELIOS_WITNESS_MAX_AGE and $HELIOS_WITNESS_STRICT through getenv.
 func WitnessesFromEnv(getenv func(string) string) (ClientWitnesses, error) {
-	cw := ClientWitnesses{List: getenv("HELIOS_WITNESSES")}
+	cw := ClientWitnesses{List: getenv("HELIOS_WITNESSES"), Strict: getenv("HELIOS_WITNESS_STRICT") == "1"}
 	if q := getenv("HELIOS_WITNESS_QUORUM"); q != "" {
 		n, err := fmt.Sscanf(q, "%d", &cw.Quorum)
 		if err != nil || n != 1 || cw.Quorum < 1 {
@@ -277,6 +285,16 @@ func (cw ClientWitnesses) CheckStoreWitnessed(keptPath, announced string, latest
 	if maxAge <= 0 {
 		maxAge = DefaultWitnessMaxAge
 	}
-	_, err = CheckWitnessed(cur, v, cosigned, p, WitnessCheck{Policy: pol, MaxAge: maxAge, Now: now})
+	_, err = CheckWitnessed(cur, v, cosigned, p, WitnessCheck{Policy: pol, MaxAge: maxAge, Now: now, Strict: cw.Strict})
 	return warn, err
+}
+
+// Required reports whether the client requires witnesses of the store kept
+// at keptPath whatever the store announces: its own list, or a pinned one.
+func (cw ClientWitnesses) Required(keptPath string) bool {
+	if cw.List != "" {
+		return true
+	}
+	_, err := os.Stat(WitnessesPath(keptPath))
+	return err == nil
 }

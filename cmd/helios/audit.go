@@ -69,9 +69,14 @@ func auditCommand() *cli.Command {
 			{
 				Name:  "verify",
 				Usage: "recompute the whole log, check its signed checkpoint and that it accounts for every ref and the policy (exit 1 on any mismatch)",
-				Flags: []cli.Flag{storeFlag, jsonFlag, auditKeyFlag},
+				Flags: []cli.Flag{storeFlag, jsonFlag, auditKeyFlag,
+					&cli.StringFlag{Name: "witnesses", Usage: "require the latest checkpoint to extend one cosigned by these witnesses (keys or .pub files, comma-separated); default: the store's own list, if any", EnvVars: []string{"HELIOS_WITNESSES"}},
+					&cli.IntFlag{Name: "witness-quorum", Usage: "cosignatures required (default: every witness)", EnvVars: []string{"HELIOS_WITNESS_QUORUM"}},
+					&cli.DurationFlag{Name: "witness-max-age", Usage: "oldest cosignature counted", Value: audit.DefaultWitnessMaxAge, EnvVars: []string{"HELIOS_WITNESS_MAX_AGE"}},
+				},
 				Action: func(c *cli.Context) error {
-					return runAuditVerify(c.String("store"), c.String("key"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+					cw := audit.ClientWitnesses{List: c.String("witnesses"), Quorum: c.Int("witness-quorum"), MaxAge: c.Duration("witness-max-age")}
+					return runAuditVerify(c.String("store"), c.String("key"), cw, c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
 			{
@@ -97,6 +102,7 @@ func auditCommand() *cli.Command {
 					return runAuditCheckpoint(c.String("store"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
+			auditWitnessCommand(),
 		},
 	}
 }
@@ -193,7 +199,7 @@ func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m
 
 func hashText(h tlog.Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }
 
-func runAuditVerify(store, key string, asJSON bool, stdout, stderr io.Writer) error {
+func runAuditVerify(store, key string, cw audit.ClientWitnesses, asJSON bool, stdout, stderr io.Writer) error {
 	s, err := openStore(store, forRead, false, stderr)
 	if err != nil {
 		return err
@@ -206,6 +212,21 @@ func runAuditVerify(store, key string, asJSON bool, stdout, stderr io.Writer) er
 	rep, err := storeaudit.VerifyStore(s, v)
 	if err != nil {
 		return err
+	}
+	if rep.OK() {
+		l, err := storeaudit.OpenLog(s.KV(), nil)
+		if err != nil {
+			return err
+		}
+		out := stdout
+		if asJSON {
+			out = stderr
+		}
+		problems, err := verifyWitnessed(s.KV(), l, cw, store, key, out)
+		if err != nil {
+			return err
+		}
+		rep.Problems = append(rep.Problems, problems...)
 	}
 	if asJSON {
 		out := struct {

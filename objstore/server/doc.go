@@ -117,6 +117,9 @@
 //	                     records (helper/clonepack). With link (a Unix-socket
 //	                     client that can read the store directory) the flag
 //	                     is 0 and the client links the files from the cache.
+//	31 audit-witnessed   → witness policy text, n × cosigned checkpoint
+//	32 audit-cosign      cosigned checkpoint → n × witness name (stored
+//	                     if it is this log's and cosigned by a listed witness)
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:
 //	                     token changes; numbered apart so that operations
 //	                     can be appended above without renumbering)

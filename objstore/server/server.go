@@ -50,6 +50,8 @@ const (
 	opCommitState
 	opImportState
 	opGitClonePack
+	opAuditWitnessed
+	opAuditCosign
 	opMax
 )
 
@@ -64,7 +66,8 @@ var opNames = [opMax]string{
 	opAuditCheckpoint: "audit-checkpoint", opAuditProve: "audit-prove",
 	opWalk: "walk", opMakeState: "make-state", opPrepareState: "prepare-state",
 	opCommitState: "commit-state", opImportState: "import-state",
-	opGitClonePack: "git-clone-pack",
+	opGitClonePack:   "git-clone-pack",
+	opAuditWitnessed: "audit-witnessed", opAuditCosign: "audit-cosign",
 }
 
 // protoVersion changes with any incompatible change of the protocol.
@@ -424,7 +427,7 @@ func (s *Server) handle(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	d := dec{b: p}
 	var err error
 	switch {
-	case op >= opGitList && op <= opAuditProve, op == opGitClonePack:
+	case op >= opGitList && op <= opAuditProve, op == opGitClonePack, op == opAuditWitnessed, op == opAuditCosign:
 		err = s.runGit(sc, r, w, e, op, &d)
 	case op >= opWalk && op <= opImportState:
 		err = s.runStates(sc, w, e, op, &d)

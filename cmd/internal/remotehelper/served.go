@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/helper"
@@ -47,7 +48,7 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 	// A clone links the server's clone packs from the store directory
 	// when this user may (else they are streamed).
 	g.ClonePacks = filepath.Join(dir, clonepack.DirName)
-	if err := checkServedAuditLog(g, dir, gitDir); err != nil {
+	if err := checkServedAuditLog(g, dir, gitDir, stderr); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -62,7 +63,7 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 // machine's store), and its audit log is checked against the checkpoint
 // this repository keeps for that URL, the verifier key pinned on first
 // contact.
-func connectTLS(url, gitDir string) (*served, error) {
+func connectTLS(url, gitDir string, stderr io.Writer) (*served, error) {
 	addr, err := server.ParseTLSURL(url)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func connectTLS(url, gitDir string) (*served, error) {
 		return nil, err
 	}
 	g := c.Git(false)
-	if err := checkServedAuditLog(g, url, gitDir); err != nil {
+	if err := checkServedAuditLog(g, url, gitDir, stderr); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -97,8 +98,11 @@ func HeliosExecutable() string { return server.Executable("helios") }
 // checkServedAuditLog is checkAuditLog through the server: the checkpoint
 // and the consistency proof come from the server, and are checked here
 // against the checkpoint this repository kept and the pinned key, so a
-// server is trusted no more than a store's files.
-func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
+// server is trusted no more than a store's files. Then, when this client
+// requires witnesses (audit.ClientWitnesses: $HELIOS_WITNESSES, or the
+// store's witness list pinned on first contact), the log must extend a
+// checkpoint a quorum of them cosigned recently.
+func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writer) error {
 	if gitDir == "" {
 		return nil
 	}
@@ -122,6 +126,31 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
 	}
 	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
 		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	}
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	policy, cosigned, err := g.AuditWitnessed()
+	if err != nil {
+		if !cw.Required(kept) {
+			return nil // a server that predates witnesses, and none required
+		}
+		return fmt.Errorf("audit log: witnesses: %w", err)
+	}
+	return CheckWitnessed(cw, kept, policy, cp, cosigned, g, stderr)
+}
+
+// CheckWitnessed applies the client's witness requirement (see
+// audit.ClientWitnesses) to a store whose latest checkpoint cp was just
+// accepted and kept at kept; warnings go to stderr.
+func CheckWitnessed(cw audit.ClientWitnesses, kept, policy string, cp []byte, cosigned [][]byte, p audit.TreeProver, stderr io.Writer) error {
+	warn, err := cw.CheckStoreWitnessed(kept, policy, cp, cosigned, p, time.Now())
+	if warn != "" {
+		fmt.Fprintf(stderr, "helios: warning: %s\n", warn)
+	}
+	if err != nil {
+		return fmt.Errorf("the store's audit log is not witnessed as this repository requires: %w", err)
 	}
 	return nil
 }

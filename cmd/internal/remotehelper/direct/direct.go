@@ -13,6 +13,7 @@ import (
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/cmd/internal/remotehelper"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/storeremote"
@@ -32,7 +33,7 @@ func Open(dir, gitDir string, stderr io.Writer) (helper.Remote, io.Closer, error
 		if err != nil {
 			return nil, err
 		}
-		if err := checkAuditLog(s, dir, gitDir); err != nil {
+		if err := checkAuditLog(s, dir, gitDir, stderr); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -57,8 +58,9 @@ func OpenStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error
 // consistency proof against both signed roots: a store whose history was
 // rewritten, rolled back or forked is refused, even by someone who holds
 // the store's signing key (see package audit). The verifier key is pinned
-// on first contact.
-func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
+// on first contact. Witnesses, when this client requires them, as
+// remotehelper.CheckWitnessed says.
+func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) error {
 	if gitDir == "" {
 		return nil // not run by git (tests of the protocol alone)
 	}
@@ -84,5 +86,17 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
 	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
 		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
 	}
-	return nil
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	policy, err := storeaudit.LoadWitnessPolicy(s.KV())
+	if err != nil {
+		return err
+	}
+	cosigned, err := storeaudit.Cosigned(s.KV())
+	if err != nil {
+		return err
+	}
+	return remotehelper.CheckWitnessed(cw, kept, policy, cp, cosigned, log, stderr)
 }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/helios-vcs/helios/cmd/internal/storedir"
+)
+
+// heliosEnv runs the helios executable with the test's environment (in
+// served mode its commands go through the store's server).
+func (e *e2e) heliosEnv(extraEnv []string, args ...string) (string, error) {
+	cmd := exec.Command(buildHelios(e.t), args...)
+	cmd.Dir = e.home
+	cmd.Env = append(append([]string(nil), e.env...), extraEnv...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (e *e2e) heliosOK(args ...string) string {
+	e.t.Helper()
+	out, err := e.heliosEnv(nil, args...)
+	if err != nil {
+		e.t.Fatalf("helios %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// TestWitness: a store with a witness. A client that requires the witness
+// refuses the store until the witness has cosigned; pushes and fetches
+// then work (the log may run ahead of the last cosigned checkpoint); a
+// store rewritten into another history signed with the same key is refused
+// by the witness, and by a client that requires the latest checkpoint to
+// be cosigned.
+func TestWitness(t *testing.T) { eachMode(t, testWitness) }
+
+func testWitness(t *testing.T, e *e2e) {
+	if _, err := storedir.Signer(e.store); err != nil { // an audited store
+		t.Fatal(err)
+	}
+	key := filepath.Join(e.home, "w1.key")
+	vkey := strings.TrimSpace(e.heliosOK("audit", "witness", "init", "--name", "witness.example/w1", "--key-file", key))
+	if !strings.HasPrefix(vkey, "witness.example/w1+") {
+		t.Fatalf("witness init printed %q", vkey)
+	}
+	requireW1 := []string{"HELIOS_WITNESSES=" + key + ".pub"}
+	cosign := func() string {
+		t.Helper()
+		return e.heliosOK("audit", "witness", "cosign", "--store", e.store, "--key-file", key)
+	}
+
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "one", map[string]string{"f": "1\n"})
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	e.push(src, "-q", "origin", "main")
+
+	// No cosignature yet: a client that requires w1 refuses the store.
+	out, err := e.run(e.home, requireW1, "", "clone", "-q", "helios::"+e.store, filepath.Join(e.home, "early"))
+	if err == nil || !strings.Contains(out, "not witnessed") {
+		t.Fatalf("clone requiring an absent cosignature: err %v, output %q", err, out)
+	}
+	// A witness the store does not list cannot store a cosignature.
+	if out, err := e.heliosEnv(nil, "audit", "witness", "cosign", "--store", e.store, "--key-file", key); err == nil {
+		t.Fatalf("cosign for a store that lists no witnesses succeeded: %s", out)
+	}
+	os.RemoveAll(key + ".state") // that attempt pinned the log: start afresh
+
+	e.heliosOK("witness", "add", "--store", e.store, key+".pub")
+	if out := e.heliosOK("witness", "list", "--store", e.store); !strings.Contains(out, vkey) {
+		t.Fatalf("witness list: %q", out)
+	}
+	if out := cosign(); !strings.Contains(out, "cosigned by: witness.example/w1") {
+		t.Fatalf("cosign: %q", out)
+	}
+	witnessed := filepath.Join(e.home, "witnessed")
+	if out, err := e.run(e.home, requireW1, "", "clone", "-q", "helios::"+e.store, witnessed); err != nil {
+		t.Fatalf("clone of a witnessed store: %v\n%s", err, out)
+	}
+	// A clone that brings no list pins the store's on first contact.
+	pinned := filepath.Join(e.home, "pinned")
+	e.git(e.home, "clone", "-q", "helios::"+e.store, pinned)
+	if p, _ := filepath.Glob(filepath.Join(pinned, ".git", "helios", "checkpoints", "*.witnesses")); len(p) != 1 {
+		t.Fatalf("the clone pinned %d witness lists, want 1", len(p))
+	}
+
+	// Push and fetch ahead of the witness: fine.
+	e.commit(src, "two", map[string]string{"f": "2\n"})
+	e.push(src, "-q", "origin", "main")
+	if out, err := e.run(witnessed, requireW1, "", "fetch", "-q", "origin"); err != nil {
+		t.Fatalf("fetch one push ahead of the witness: %v\n%s", err, out)
+	}
+	e.git(pinned, "fetch", "-q", "origin")
+	cosign()
+	if out := e.heliosOK("audit", "verify", "--store", e.store, "--witnesses", key+".pub"); !strings.Contains(out, "witnessed: the checkpoint of") {
+		t.Fatalf("audit verify: %q", out)
+	}
+
+	// Fork: keep a copy, let the real store move on and be witnessed, then
+	// give the copy another history (same signing key) and swap it in.
+	e.stopServer()
+	fork := filepath.Join(e.home, "fork")
+	if out, err := exec.Command("cp", "-a", e.store, fork).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	e.commit(src, "three", map[string]string{"f": "3\n"})
+	e.push(src, "-q", "origin", "main")
+	cosign()
+	e.git(pinned, "fetch", "-q", "origin")
+	e.stopServer()
+
+	other := filepath.Join(e.home, "other")
+	e.git(e.home, "clone", "-q", "-b", "main", src, other)
+	e.git(other, "reset", "-q", "--hard", "HEAD~1")
+	e.commit(other, "evil", map[string]string{"f": "evil\n"})
+	e.git(other, "remote", "add", "fork", "helios::"+fork)
+	if out, err := e.run(other, nil, "", "push", "-q", "-f", "fork", "main"); err != nil {
+		t.Fatalf("push to the fork: %v\n%s", err, out)
+	}
+	stopServerAt(t, e, fork)
+	os.RemoveAll(e.store)
+	if err := os.Rename(fork, e.store); err != nil {
+		t.Fatal(err)
+	}
+	out, err = e.heliosEnv(nil, "audit", "witness", "cosign", "--store", e.store, "--key-file", key)
+	if err == nil || !strings.Contains(out, "refusing to cosign") {
+		t.Fatalf("cosign of a forked log: err %v, output %q", err, out)
+	}
+	// A fresh client that requires the latest checkpoint to be cosigned
+	// refuses the fork: no witness will cosign it.
+	out, err = e.run(e.home, append(requireW1, "HELIOS_WITNESS_STRICT=1"), "", "clone", "-q", "helios::"+e.store, filepath.Join(e.home, "victim"))
+	if err == nil || !strings.Contains(out, "not witnessed") {
+		t.Fatalf("strict clone of a fork: err %v, output %q", err, out)
+	}
+	// And a clone that saw the real history past the fork point refuses
+	// it too (its kept checkpoint).
+	if out := e.gitFail(pinned, "fetch", "origin"); !strings.Contains(out, "does not extend") {
+		t.Fatalf("fetch of the fork: %q", out)
+	}
+}
+
+// stopServerAt stops a server of another store directory in served mode.
+func stopServerAt(t *testing.T, e *e2e, dir string) {
+	if !e.served {
+		return
+	}
+	if err := storedir.StopServer(dir, time.Minute); err != nil {
+		t.Logf("stop server at %s: %v", dir, err)
+	}
+}
