@@ -189,6 +189,9 @@ type TLSClientOptions struct {
 	// MinVersion and MaxVersion override the TLS versions offered (tests);
 	// MinVersion defaults to TLS 1.2.
 	MinVersion, MaxVersion uint16
+	// LocalIP is the address to dial from (multi-homed hosts, tests);
+	// empty: the system's choice.
+	LocalIP string
 }
 
 // Environment variables TLSClientOptionsFromEnv reads.
@@ -257,7 +260,15 @@ func DialTLS(addr string, o TLSClientOptions) (*Client, error) {
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: o.Timeout}, Config: cfg}
+	nd := &net.Dialer{Timeout: o.Timeout}
+	if o.LocalIP != "" {
+		ip := net.ParseIP(o.LocalIP)
+		if ip == nil {
+			return nil, fmt.Errorf("server: local address %q is not an IP address", o.LocalIP)
+		}
+		nd.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	d := &tls.Dialer{NetDialer: nd, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", addr)
