@@ -60,30 +60,19 @@ type TLSOptions struct {
 	// certificates must verify against; empty: clients authenticate with
 	// tokens only.
 	ClientCAFile string
+	// ClientCRLFile is a revocation list (PEM or DER) signed by a client
+	// CA: client certificates it lists are refused (see tlsreload.go).
+	ClientCRLFile string
 }
 
-// ServerTLSConfig builds the server's TLS configuration.
+// ServerTLSConfig builds the server's TLS configuration, with credentials
+// loaded once (NewTLSCredentials for reloadable ones).
 func ServerTLSConfig(o TLSOptions) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	c, err := NewTLSCredentials(o)
 	if err != nil {
-		return nil, fmt.Errorf("server: tls certificate: %w", err)
+		return nil, err
 	}
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: tlsSuites,
-		ClientAuth:   tls.NoClientCert,
-	}
-	if o.ClientCAFile != "" {
-		pool, err := loadPool(o.ClientCAFile)
-		if err != nil {
-			return nil, err
-		}
-		// A certificate, when given, must verify; a client without one may
-		// still authenticate with a token.
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
-	}
-	return cfg, nil
+	return c.Config(), nil
 }
 
 func loadPool(file string) (*x509.CertPool, error) {
