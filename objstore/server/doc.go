@@ -196,6 +196,25 @@
 // diff, stat, list-tree, read-file) carry no ref: an Authorizer can only
 // decide them by who asks, not by which refs reach the state.
 //
+// # Failure limits
+//
+// Failures a peer causes (a failed TLS handshake, a refused
+// authentication, a refused request; at most one per request) are rate
+// limited by a token bucket per peer: its remote IP on the TLS listener,
+// its uid on the socket, never the server's own uid (Options.FailureLimit,
+// ratelimit.go; default 10 in a row, one forgiven every 6 s). Over the
+// limit, the peer's new connections are closed on accept, before any TLS
+// work, and the failing connection after its answer; both are logged.
+//
+// # TLS credentials
+//
+// The TLS listener's certificate, key, client CA and client CRL are
+// TLSCredentials (tlsreload.go): read for every handshake from the set
+// last loaded, reloaded at once by Reload (helios serve: SIGHUP, or a file
+// change) without touching established connections; a set that fails to
+// load leaves the old in force. A client certificate the CRL lists fails
+// the handshake.
+//
 // # Lifetime
 //
 // The server exits after IdleTimeout without an open connection, on a stop

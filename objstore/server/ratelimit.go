@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -12,7 +13,8 @@ import (
 // credentials), a request the Authorizer refused — takes a token from that
 // peer's bucket: per remote IP address on the TLS listener (the identity a
 // stranger cannot choose freely; clients behind one NAT share it), per uid
-// on the Unix socket. A bucket holds FailureLimit.Burst tokens and gets
+// on the Unix socket (except the server's own uid, which can open the
+// database itself). At most one failure counts per request. A bucket holds FailureLimit.Burst tokens and gets
 // one back every FailureLimit.Refill. While a peer's bucket is empty its
 // new connections are closed as soon as they are accepted (before any TLS
 // handshake work), and a connection whose request is refused is closed
@@ -144,9 +146,14 @@ func (l *failureLimiter) prune(now time.Time) {
 }
 
 // limitKey is the bucket of a connection: "ip:ADDR" for a network peer,
-// "uid:N" on the Unix socket.
+// "uid:N" on the Unix socket, "" (never limited) for the server's own uid
+// on the socket: that user can open the database files without asking, so
+// limiting it would protect nothing and only break its own tools.
 func limitKey(c net.Conn, p Peer) string {
 	if _, ok := c.(*net.UnixConn); ok || p.UID >= 0 {
+		if p.UID == os.Geteuid() {
+			return ""
+		}
 		return "uid:" + strconv.Itoa(p.UID)
 	}
 	addr := c.RemoteAddr()
@@ -165,6 +172,9 @@ func limitKey(c net.Conn, p Peer) string {
 
 // admit checks a new connection against its peer's failure limit.
 func (s *Server) admit(sc *serverConn) bool {
+	if sc.limitKey == "" {
+		return true
+	}
 	ok, log := s.limit.allowed(sc.limitKey)
 	if log {
 		s.o.Logf("rate limit: refusing connections from %s for now: too many failures (more than %d, one forgiven every %v)", sc.limitKey, s.limit.o.Burst, s.limit.o.Refill)
@@ -172,9 +182,14 @@ func (s *Server) admit(sc *serverConn) bool {
 	return ok
 }
 
-// failed counts a failure of sc's peer; when it is over the limit the
-// connection is marked to be closed after the current answer.
+// failed counts a failure of sc's peer, at most one per request (a push
+// refused on twenty refs is one failure); when the peer is over its limit
+// the connection is marked to be closed after the current answer.
 func (s *Server) failed(sc *serverConn, what string) {
+	if sc.limitKey == "" || sc.failedRequest {
+		return
+	}
+	sc.failedRequest = true
 	if !s.limit.fail(sc.limitKey) {
 		// Logged at every failure over the limit: at most one per refill
 		// period, as the peer's connections are refused in between.

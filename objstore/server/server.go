@@ -194,8 +194,9 @@ type serverConn struct {
 	roots map[objstore.ID]struct{}
 	// limitKey is the peer's failure bucket (ratelimit.go); limited says
 	// it went over its limit: the connection closes after this answer.
-	limitKey string
-	limited  bool
+	limitKey      string
+	limited       bool
+	failedRequest bool // a failure of the current request was counted
 }
 
 // New makes a server; Serve starts it.
@@ -383,6 +384,7 @@ func (s *Server) serveConn(sc *serverConn) {
 		sc.busy = true
 		s.mu.Unlock()
 		s.requests.Add(1)
+		sc.failedRequest = false
 		ok := kind == frameQuery && len(p) > 0 && s.handle(sc, r, w, &e, p[0], p[1:]) == nil
 		if ferr := w.Flush(); ferr != nil {
 			ok = false
