@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
+	"github.com/helios-vcs/helios/objstore/server"
+	"github.com/helios-vcs/helios/objstore/server/tlstest"
 )
 
 // heliosEnv runs the helios executable with the test's environment (in
@@ -150,5 +153,109 @@ func stopServerAt(t *testing.T, e *e2e, dir string) {
 	}
 	if err := storedir.StopServer(dir, time.Minute); err != nil {
 		t.Logf("stop server at %s: %v", dir, err)
+	}
+}
+
+// TestTLSWitness: a witness cosigns a store served on TLS through the
+// listener (as an auditor, by client certificate), and git over
+// helios::tls:// requires its cosignature; a witness the store does not
+// list cannot store one.
+func TestTLSWitness(t *testing.T) {
+	e := newE2E(t)
+	bin := buildHelios(t)
+	if _, err := storedir.Signer(e.store); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := tlstest.Generate(t.TempDir(), "alice", "w1", "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key1, key2 := filepath.Join(e.home, "w1.key"), filepath.Join(e.home, "w2.key")
+	for name, key := range map[string]string{"w1": key1, "w2": key2} {
+		if out, err := e.helios(bin, "audit", "witness", "init", "--name", name, "--key-file", key); err != nil {
+			t.Fatalf("witness init: %v\n%s", err, out)
+		}
+	}
+	if out, err := e.helios(bin, "witness", "add", "--store", e.store, key1+".pub"); err != nil {
+		t.Fatalf("witness add: %v\n%s", err, out)
+	}
+	// After the witnesses: once a policy exists, only its maintainers change them.
+	policy := filepath.Join(e.home, "policy")
+	writeFile(t, policy, "role maintainer alice\nrole auditor w1\nrole auditor w2\nallow RWFD refs/** @maintainer\n")
+	if out, err := e.helios(bin, "policy", "set", "--store", e.store, policy); err != nil {
+		t.Fatalf("policy set: %v\n%s", err, out)
+	}
+	if out, err := e.helios(bin, "witness", "add", "--store", e.store, key2+".pub"); err == nil || !strings.Contains(out, "takes a maintainer") {
+		t.Fatalf("witness add by a non-maintainer: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "serve", "--store", e.store, "--listen", "127.0.0.1:0",
+		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
+	cmd.Env = e.env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "helios serve: TLS on "); ok {
+				addrc <- a
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(time.Minute):
+		t.Fatal("helios serve did not listen")
+	}
+	as := func(user string) []string {
+		return []string{server.EnvCAFile + "=" + certs.CA, server.EnvClientCert + "=" + certs.ClientCert[user], server.EnvClientKey + "=" + certs.ClientKey[user]}
+	}
+	cosign := func(user, key string) (string, error) {
+		c := exec.Command(bin, "audit", "witness", "cosign", "--store", "tls://"+addr, "--key-file", key)
+		c.Env = append(append([]string(nil), e.env...), as(user)...)
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	url := "helios::tls://" + addr
+	alice := append(as("alice"), "HELIOS_WITNESSES="+key1+".pub")
+
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	e.commit(src, "one", map[string]string{"f": "1\n"})
+	if out, err := e.run(src, alice, "", "push", url, "main"); err == nil || !strings.Contains(out, "not witnessed") {
+		t.Fatalf("push before any cosignature: %v\n%s", err, out)
+	}
+	if out, err := cosign("w1", key1); err != nil || !strings.Contains(out, "cosigned by: w1") {
+		t.Fatalf("w1 cosigns over TLS: %v\n%s", err, out)
+	}
+	if out, err := cosign("w2", key2); err == nil || !strings.Contains(out, "no cosignature of a witness the store lists") {
+		t.Fatalf("w2, not listed, cosigns: %v\n%s", err, out)
+	}
+	if out, err := e.run(src, alice, "", "push", url, "main"); err != nil {
+		t.Fatalf("push after the cosignature: %v\n%s", err, out)
+	}
+	if out, err := cosign("w1", key1); err != nil {
+		t.Fatalf("w1 cosigns the push: %v\n%s", err, out)
+	}
+	strict := append(append([]string(nil), alice...), "HELIOS_WITNESS_STRICT=1")
+	if out, err := e.run(e.home, strict, "", "clone", "-q", url, filepath.Join(e.home, "clone")); err != nil {
+		t.Fatalf("strict clone of a witnessed store: %v\n%s", err, out)
 	}
 }
