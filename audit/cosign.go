@@ -301,32 +301,24 @@ func WitnessPolicyFromList(list string, quorum int) (WitnessPolicy, error) {
 
 // WitnessError says a checkpoint lacks the cosignatures a client requires.
 type WitnessError struct {
-	Size   int64 // the checkpoint's size (-1: no cosigned checkpoint at all)
-	Have   int   // fresh, valid cosignatures from listed witnesses
+	Size   int64 // the checkpoint's size
+	Have   int   // witnesses vouching for it with fresh, valid cosignatures
 	Quorum int
 	Why    string
 }
 
 func (e *WitnessError) Error() string {
-	if e.Size < 0 {
-		return fmt.Sprintf("audit: the store has no checkpoint cosigned by %d of the trusted witnesses that its log extends%s", e.Quorum, e.why())
+	msg := fmt.Sprintf("audit: checkpoint of %d records is vouched for by %d of the %d witnesses required", e.Size, e.Have, e.Quorum)
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
 	}
-	return fmt.Sprintf("audit: checkpoint of %d records has %d of the %d witness cosignatures required%s", e.Size, e.Have, e.Quorum, e.why())
+	return msg
 }
 
-func (e *WitnessError) why() string {
-	if e.Why == "" {
-		return ""
-	}
-	return " (" + e.Why + ")"
-}
-
-// CheckCosigned verifies msg as a checkpoint of the log v signs, cosigned
-// by at least the policy's quorum of witnesses with cosignatures no older
-// than maxAge at now (maxAge ≤ 0: any age; a cosignature from more than a
-// minute in the future is not counted). It returns the checkpoint and the
-// names of the witnesses counted.
-func (p WitnessPolicy) CheckCosigned(msg []byte, v note.Verifier, now time.Time, maxAge time.Duration) (Checkpoint, []string, error) {
+// Cosigners verifies msg as a checkpoint of the log v signs and returns it
+// with the time of each valid cosignature by a witness of the policy, by
+// witness name.
+func (p WitnessPolicy) Cosigners(msg []byte, v note.Verifier) (Checkpoint, map[string]time.Time, error) {
 	cp, err := ParseCheckpoint(msg, v)
 	if err != nil {
 		return Checkpoint{}, nil, err
@@ -339,32 +331,22 @@ func (p WitnessPolicy) CheckCosigned(msg []byte, v note.Verifier, now time.Time,
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
-	var names []string
-	var stale int
+	times := map[string]time.Time{}
 	for _, s := range n.Sigs {
 		if s.Name == v.Name() && s.Hash == v.KeyHash() {
 			continue
 		}
-		t, ok := cosignatureTime(s)
-		if !ok {
-			continue
-		}
-		if maxAge > 0 && now.Sub(t) > maxAge || t.Sub(now) > time.Minute {
-			stale++
-			continue
-		}
-		if !slices.Contains(names, s.Name) {
-			names = append(names, s.Name)
+		if t, ok := cosignatureTime(s); ok {
+			times[s.Name] = t
 		}
 	}
-	if len(names) < p.Quorum {
-		e := &WitnessError{Size: cp.Size, Have: len(names), Quorum: p.Quorum}
-		if stale > 0 {
-			e.Why = fmt.Sprintf("%d cosignatures older than %v", stale, maxAge)
-		}
-		return cp, names, e
-	}
-	return cp, names, nil
+	return cp, times, nil
+}
+
+// fresh reports whether a cosignature made at t counts at now: no older
+// than maxAge (≤ 0: any age), and not more than a minute in the future.
+func fresh(t, now time.Time, maxAge time.Duration) bool {
+	return (maxAge <= 0 || now.Sub(t) <= maxAge) && t.Sub(now) <= time.Minute
 }
 
 // cosignatureTime is the time a cosignature v1 line carries.

@@ -134,7 +134,12 @@ func TestCheckWitnessed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, kv, 4, 2) // not yet witnessed
+	appendN(t, l, kv, 4, 2)
+	c2at6, err := w2.Cosign(vkey, checkpointOf(t, l), l) // w2 alone has seen 6
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, kv, 6, 2) // not yet witnessed
 	latest, err := ParseCheckpoint(checkpointOf(t, l), v)
 	if err != nil {
 		t.Fatal(err)
@@ -149,27 +154,43 @@ func TestCheckWitnessed(t *testing.T) {
 		pol      WitnessPolicy
 		cosigned [][]byte
 		at       time.Time
-		ok       bool
+		strict   bool
+		want     int64 // the witnessed prefix; -1: refused
 	}{
-		{"none", pol1, nil, t0, false},
-		{"one of one", pol1, [][]byte{c1}, t0, true},
-		{"one of two", pol2, [][]byte{c1}, t0, false},
-		{"two of two", pol2, [][]byte{both}, t0, true},
-		{"stale", pol1, [][]byte{c1}, t0.Add(25 * time.Hour), false},
-		{"unwitnessed head only", pol1, [][]byte{checkpointOf(t, l)}, t0, false},
+		{"none", pol1, nil, t0, false, -1},
+		{"one of one", pol1, [][]byte{c1}, t0, false, 4},
+		{"one of two", pol2, [][]byte{c1}, t0, false, -1},
+		{"two of two on one checkpoint", pol2, [][]byte{both}, t0, false, 4},
+		{"two of two on different checkpoints", pol2, [][]byte{c1, c2at6}, t0, false, 4},
+		{"one of two, the newest", pol1, [][]byte{c1, c2at6}, t0, false, 6},
+		{"stale", pol1, [][]byte{c1}, t0.Add(25 * time.Hour), false, -1},
+		{"unwitnessed head only", pol1, [][]byte{checkpointOf(t, l)}, t0, false, -1},
+		{"strict, head not cosigned", pol1, [][]byte{c1, c2at6}, t0, true, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := CheckWitnessed(latest, v, tc.cosigned, l, WitnessCheck{Policy: tc.pol, MaxAge: 24 * time.Hour, Now: tc.at})
-			if tc.ok && (err != nil || got.Size != 4) {
-				t.Fatalf("got %v, %v; want the checkpoint of 4", got, err)
+			got, err := CheckWitnessed(latest, v, tc.cosigned, l, WitnessCheck{Policy: tc.pol, MaxAge: 24 * time.Hour, Now: tc.at, Strict: tc.strict})
+			if tc.want >= 0 {
+				if err != nil || got.Checkpoint.Size != tc.want {
+					t.Fatalf("got %+v, %v; want the checkpoint of %d", got, err, tc.want)
+				}
+				return
 			}
 			var we *WitnessError
-			if !tc.ok && !errors.As(err, &we) {
-				t.Fatalf("got %v, want a *WitnessError", err)
+			if !errors.As(err, &we) {
+				t.Fatalf("got %+v, %v; want a *WitnessError", got, err)
 			}
 		})
 	}
-	// A latest that does not extend the witnessed checkpoint is a fork.
+	// Strict: the head itself cosigned.
+	head, err := w1.Cosign(vkey, checkpointOf(t, l), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := CheckWitnessed(latest, v, [][]byte{c2at6, head}, l, WitnessCheck{Policy: pol1, Now: t0, Strict: true}); err != nil || got.Checkpoint.Size != 8 {
+		t.Fatalf("strict with the head cosigned: got %+v, %v", got, err)
+	}
+
+	// A latest that does not extend a witnessed checkpoint is a fork.
 	var b batch
 	other, okv := newLog(t, s, 3)
 	if _, err := other.Append(&b, rec(77)); err != nil {
@@ -177,7 +198,7 @@ func TestCheckWitnessed(t *testing.T) {
 	}
 	okv.apply(b)
 	other.Done(nil)
-	appendN(t, other, okv, 4, 2)
+	appendN(t, other, okv, 4, 4)
 	flatest, _ := ParseCheckpoint(checkpointOf(t, other), v)
 	var fe *ForkError
 	if _, err := CheckWitnessed(flatest, v, [][]byte{c1}, other, WitnessCheck{Policy: pol1, Now: t0}); !errors.As(err, &fe) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Witness is a party that cosigns a log's checkpoints, each only if it is
@@ -116,62 +117,85 @@ type WitnessCheck struct {
 	Strict bool
 }
 
-// CheckWitnessed verifies that latest (already verified with v) extends a
-// checkpoint in cosigned that carries enough fresh cosignatures (see
-// WitnessCheck), proven by p, and returns that checkpoint. Records after
-// it are not yet witnessed: a split view among them is caught once the
-// witnesses cosign past them, or when the cosignatures the store can show
-// a forked client grow older than MaxAge.
-func CheckWitnessed(latest Checkpoint, v note.Verifier, cosigned [][]byte, p TreeProver, wc WitnessCheck) (Checkpoint, error) {
-	var best *Checkpoint
+// Witnessed is what CheckWitnessed found.
+type Witnessed struct {
+	// Checkpoint is the longest prefix of the log that a quorum vouches
+	// for: the quorum-th largest of the checkpoints in By.
+	Checkpoint Checkpoint
+	// By holds, for each witness that counts, the newest checkpoint it
+	// cosigned within MaxAge that the latest checkpoint extends.
+	By map[string]Checkpoint
+}
+
+// CheckWitnessed verifies that latest (already verified with v) is vouched
+// for by a quorum of the policy's witnesses: a witness vouches when it
+// cosigned, within MaxAge, a checkpoint that latest extends (proven by p).
+// Witnesses need not have cosigned the same checkpoint: each cosigns only
+// extensions of what it cosigned before, so each vouches that latest's
+// history up to its checkpoint is the one it saw. With Strict, only
+// cosignatures of latest itself count. A fresh cosigned checkpoint that
+// latest does not extend is a fork (*ForkError): the store shows this
+// client a history its witnesses did not see. Records after the
+// quorum's checkpoint are not yet witnessed: a split view among them is
+// caught once the witnesses cosign past them, or when the cosignatures a
+// store can show a forked client grow older than MaxAge.
+func CheckWitnessed(latest Checkpoint, v note.Verifier, cosigned [][]byte, p TreeProver, wc WitnessCheck) (Witnessed, error) {
+	best := map[string]Checkpoint{}
 	var firstErr error
-	// Largest first: the most recent witnessed history that latest extends.
-	type cand struct {
-		cp  Checkpoint
-		err error
-	}
-	var cands []cand
+	stale := 0
 	for _, msg := range cosigned {
-		cp, _, err := wc.Policy.CheckCosigned(msg, v, wc.Now, wc.MaxAge)
-		cands = append(cands, cand{cp, err})
-	}
-	slices.SortStableFunc(cands, func(a, b cand) int { return int(b.cp.Size - a.cp.Size) })
-	for _, c := range cands {
-		if c.err != nil {
+		cp, times, err := wc.Policy.Cosigners(msg, v)
+		if err != nil {
 			if firstErr == nil {
-				firstErr = c.err
+				firstErr = err
 			}
 			continue
 		}
-		if c.cp.Size > latest.Size {
-			continue // a newer checkpoint than the latest: not ours to judge
+		// A checkpoint larger than latest may be one cosigned since latest
+		// was fetched; it is not evidence either way.
+		if cp.Size > latest.Size || wc.Strict && cp.Size != latest.Size {
+			continue
 		}
-		if err := extends(c.cp, latest, p); err != nil {
-			// The store's latest does not extend what the witnesses saw:
-			// the store shows this client a history they did not cosign.
-			return Checkpoint{}, fmt.Errorf("the log does not extend the checkpoint its witnesses cosigned: %w", err)
-		}
-		if wc.Strict && c.cp.Size != latest.Size {
-			return Checkpoint{}, &WitnessError{Size: latest.Size, Quorum: wc.Policy.Quorum,
-				Why: fmt.Sprintf("strict: the newest cosigned checkpoint has %d records", c.cp.Size)}
-		}
-		best = &c.cp
-		break
-	}
-	if best == nil {
-		e := &WitnessError{Size: -1, Quorum: wc.Policy.Quorum}
-		var we *WitnessError
-		if errors.As(firstErr, &we) {
-			e.Why = fmt.Sprintf("the latest cosigned checkpoint, of %d records, has %d", we.Size, we.Have)
-			if we.Why != "" {
-				e.Why += "; " + we.Why
+		for name, t := range times {
+			if !fresh(t, wc.Now, wc.MaxAge) {
+				stale++
+				continue
 			}
-		} else if firstErr != nil {
-			e.Why = firstErr.Error()
+			if b, ok := best[name]; !ok || cp.Size > b.Size {
+				best[name] = cp
+			}
 		}
-		return Checkpoint{}, e
 	}
-	return *best, nil
+	proven := map[int64]tlog.Hash{}
+	var sizes []int64
+	for name, cp := range best {
+		if root, ok := proven[cp.Size]; ok {
+			if root != cp.Root {
+				return Witnessed{}, &ForkError{KeptSize: cp.Size, Size: latest.Size}
+			}
+		} else {
+			if err := extends(cp, latest, p); err != nil {
+				return Witnessed{}, fmt.Errorf("the log does not extend the checkpoint witness %s cosigned: %w", name, err)
+			}
+			proven[cp.Size] = cp.Root
+		}
+		sizes = append(sizes, cp.Size)
+	}
+	if len(best) < wc.Policy.Quorum {
+		e := &WitnessError{Size: latest.Size, Have: len(best), Quorum: wc.Policy.Quorum}
+		switch {
+		case stale > 0:
+			e.Why = fmt.Sprintf("%d cosignatures older than %v", stale, wc.MaxAge)
+		case firstErr != nil:
+			e.Why = firstErr.Error()
+		case wc.Strict:
+			e.Why = "strict: counting only cosignatures of the latest checkpoint"
+		}
+		return Witnessed{}, e
+	}
+	slices.Sort(sizes)
+	k := sizes[len(sizes)-wc.Policy.Quorum]
+	return Witnessed{Checkpoint: Checkpoint{Origin: latest.Origin, Size: k, Root: proven[k]}, By: best}, nil
 }
 
 // Which witnesses a client requires is the client's decision, never the

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +36,9 @@ var (
 // EventWitnesses is the record of a change of the store's witness policy.
 const EventWitnesses audit.Event = "witnesses"
 
-// keepCosigned is how many cosigned checkpoints the store keeps (older
-// ones are deleted as new ones arrive).
+// keepCosigned is how many cosigned checkpoints the store keeps, besides
+// the newest of each listed witness (older ones are deleted as new ones
+// arrive).
 const keepCosigned = 16
 
 // LoadWitnessPolicy reads the store's announced witness policy text ("" if
@@ -151,22 +155,45 @@ func AddCosigned(kv objstore.KV, v note.Verifier, msg []byte) ([]string, error) 
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
 	}
-	_, names, _ := pol.CheckCosigned(valid, v, time.Now(), 0)
+	_, times, err := pol.Cosigners(valid, v)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(times))
 	var b objstore.Batch
 	b.Put(key, valid)
-	// Keep the newest keepCosigned.
-	var keys [][]byte
-	if err := kv.Scan(cosignedPrefix, func(k, _ []byte) error {
-		keys = append(keys, append([]byte(nil), k...))
+	// Keep the newest keepCosigned, and each listed witness's newest: a
+	// client counts every witness by the newest checkpoint it cosigned.
+	type entry struct {
+		key   string
+		names map[string]time.Time
+	}
+	var entries []entry
+	if err := kv.Scan(cosignedPrefix, func(k, val []byte) error {
+		if string(k) == string(key) {
+			val = valid
+		}
+		_, ns, _ := pol.Cosigners(val, v)
+		entries = append(entries, entry{string(k), ns})
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	for len(keys) >= keepCosigned {
-		if string(keys[0]) != string(key) {
-			b.Delete(keys[0])
+	if !slices.ContainsFunc(entries, func(e entry) bool { return e.key == string(key) }) {
+		entries = append(entries, entry{string(key), times})
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	}
+	seen := map[string]bool{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		keep := i >= len(entries)-keepCosigned
+		for n := range entries[i].names {
+			if !seen[n] {
+				seen[n], keep = true, true
+			}
 		}
-		keys = keys[1:]
+		if !keep {
+			b.Delete([]byte(entries[i].key))
+		}
 	}
 	if err := kv.Write(&b, true); err != nil {
 		return nil, err

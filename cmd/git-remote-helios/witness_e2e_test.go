@@ -99,8 +99,13 @@ func testWitness(t *testing.T, e *e2e) {
 	}
 	e.git(pinned, "fetch", "-q", "origin")
 	cosign()
-	if out := e.heliosOK("audit", "verify", "--store", e.store, "--witnesses", key+".pub"); !strings.Contains(out, "witnessed: the checkpoint of") {
+	if out := e.heliosOK("audit", "verify", "--store", e.store, "--witnesses", key+".pub"); !strings.Contains(out, "witnessed: 1 of 1 witnesses (quorum 1) vouch for the first") {
 		t.Fatalf("audit verify: %q", out)
+	}
+	other := filepath.Join(e.home, "w2.key")
+	e.heliosOK("audit", "witness", "init", "--name", "w2", "--key-file", other)
+	if out, err := e.heliosEnv(nil, "audit", "verify", "--store", e.store, "--witnesses", other+".pub"); err == nil || !strings.Contains(out, "problem: witnesses:") {
+		t.Fatalf("audit verify requiring a witness that never cosigned: %v\n%s", err, out)
 	}
 
 	// Fork: keep a copy, let the real store move on and be witnessed, then
@@ -116,12 +121,12 @@ func testWitness(t *testing.T, e *e2e) {
 	e.git(pinned, "fetch", "-q", "origin")
 	e.stopServer()
 
-	other := filepath.Join(e.home, "other")
-	e.git(e.home, "clone", "-q", "-b", "main", src, other)
-	e.git(other, "reset", "-q", "--hard", "HEAD~1")
-	e.commit(other, "evil", map[string]string{"f": "evil\n"})
-	e.git(other, "remote", "add", "fork", "helios::"+fork)
-	if out, err := e.run(other, nil, "", "push", "-q", "-f", "fork", "main"); err != nil {
+	evil := filepath.Join(e.home, "evil")
+	e.git(e.home, "clone", "-q", "-b", "main", src, evil)
+	e.git(evil, "reset", "-q", "--hard", "HEAD~1")
+	e.commit(evil, "evil", map[string]string{"f": "evil\n"})
+	e.git(evil, "remote", "add", "fork", "helios::"+fork)
+	if out, err := e.run(evil, nil, "", "push", "-q", "-f", "fork", "main"); err != nil {
 		t.Fatalf("push to the fork: %v\n%s", err, out)
 	}
 	stopServerAt(t, e, fork)

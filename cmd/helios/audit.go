@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -213,20 +214,20 @@ func runAuditVerify(store, key string, cw audit.ClientWitnesses, asJSON bool, st
 	if err != nil {
 		return err
 	}
+	var witnessOut bytes.Buffer // printed after the summary
 	if rep.OK() {
 		l, err := storeaudit.OpenLog(s.KV(), nil)
 		if err != nil {
 			return err
 		}
-		out := stdout
-		if asJSON {
-			out = stderr
-		}
-		problems, err := verifyWitnessed(s.KV(), l, cw, store, key, out)
+		problems, err := verifyWitnessed(s.KV(), l, cw, store, key, &witnessOut)
 		if err != nil {
 			return err
 		}
 		rep.Problems = append(rep.Problems, problems...)
+	}
+	if asJSON {
+		stderr.Write(witnessOut.Bytes())
 	}
 	if asJSON {
 		out := struct {
@@ -241,6 +242,7 @@ func runAuditVerify(store, key string, cw audit.ClientWitnesses, asJSON bool, st
 		}
 	} else {
 		fmt.Fprintf(stdout, "%d records, root %s, checkpoint signed by %s\n", rep.Records, hashText(rep.Root), v.Name())
+		stdout.Write(witnessOut.Bytes())
 		for _, p := range rep.Problems {
 			fmt.Fprintf(stdout, "problem: %s\n", p)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,7 +18,6 @@ import (
 	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Witnesses (see package audit, cosign.go and witnessing.go):
@@ -367,17 +367,10 @@ func verifyWitnessed(s storeaudit.Reader, l *audit.Log, cw audit.ClientWitnesses
 	if err != nil {
 		return []string{fmt.Sprintf("witnesses: %v", err)}, nil
 	}
-	fmt.Fprintf(stdout, "witnessed: the checkpoint of %d records is cosigned by %d of %d witnesses (quorum %d); %d later records not yet witnessed\n",
-		w.Size, quorumCount(w, cosigned, v, pol), len(pol.Witnesses), pol.Quorum, latest.Size-w.Size)
-	return nil, nil
-}
-
-func quorumCount(w audit.Checkpoint, cosigned [][]byte, v note.Verifier, pol audit.WitnessPolicy) int {
-	for _, msg := range cosigned {
-		cp, names, _ := pol.CheckCosigned(msg, v, time.Now(), 0)
-		if cp.Size == w.Size && cp.Root == w.Root {
-			return len(names)
-		}
+	fmt.Fprintf(stdout, "witnessed: %d of %d witnesses (quorum %d) vouch for the first %d records; %d later records not yet witnessed\n",
+		len(w.By), len(pol.Witnesses), pol.Quorum, w.Checkpoint.Size, latest.Size-w.Checkpoint.Size)
+	for _, name := range slices.Sorted(maps.Keys(w.By)) {
+		fmt.Fprintf(stdout, "  %s cosigned %d records\n", name, w.By[name].Size)
 	}
-	return 0
+	return nil, nil
 }
