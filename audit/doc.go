@@ -42,8 +42,8 @@
 //
 // Trust in witnesses is the client's: ClientWitnesses comes from
 // $HELIOS_WITNESSES and $HELIOS_WITNESS_QUORUM, or else is the store's
-// announcement pinned on first contact beside the kept checkpoint and
-// never changed by the store afterwards. After CheckConsistency, the
+// announcement, pinned beside the kept checkpoint the first time the
+// client sees one and never changed by the store afterwards. After CheckConsistency, the
 // client requires the log to extend a checkpoint carrying a quorum of
 // cosignatures younger than MaxAge (CheckWitnessed), or with Strict the
 // latest checkpoint itself to be cosigned. Without Strict, records after

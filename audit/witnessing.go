@@ -202,9 +202,11 @@ func CheckWitnessed(latest Checkpoint, v note.Verifier, cosigned [][]byte, p Tre
 // store's alone: a store (or whoever holds its key) that could name the
 // witnesses could name itself. So the list comes from the client's
 // environment ($HELIOS_WITNESSES, $HELIOS_WITNESS_QUORUM), or else is the
-// store's announced witness policy pinned on first contact beside the kept
-// checkpoint (trust on first use, like the store's verifier key); a later
-// change of the store's announcement is ignored, and reported.
+// store's announced witness policy, pinned beside the kept checkpoint the
+// first time the client sees one (trust on first use, like the store's
+// verifier key; pinning a list where there was none only adds a
+// requirement); a later change of the store's announcement is ignored, and
+// reported.
 
 // WitnessesPath is where a client pins a store's witness policy.
 func WitnessesPath(keptPath string) string { return keptPath + ".witnesses" }

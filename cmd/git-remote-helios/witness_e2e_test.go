@@ -56,6 +56,13 @@ func testWitness(t *testing.T, e *e2e) {
 		return e.heliosOK("audit", "witness", "cosign", "--store", e.store, "--key-file", key)
 	}
 
+	// A client that requires a witness refuses a store with no log (or
+	// only the baseline a server records on opening it) at all.
+	if out, err := e.run(e.home, requireW1, "", "ls-remote", "helios::"+e.store); err == nil ||
+		!strings.Contains(out, "keeps no audit log") && !strings.Contains(out, "not witnessed") {
+		t.Fatalf("ls-remote of an unwitnessed empty store: err %v, output %q", err, out)
+	}
+
 	src := filepath.Join(e.home, "src")
 	e.git(e.home, "init", "-q", "-b", "main", src)
 	e.commit(src, "one", map[string]string{"f": "1\n"})

@@ -18,6 +18,7 @@ import (
 	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 // Witnesses (see package audit, cosign.go and witnessing.go):
@@ -30,7 +31,7 @@ import (
 //
 // A witness is run by someone other than the store's operator (a cron job
 // or a loop); a client requires its cosignatures through $HELIOS_WITNESSES
-// or the list pinned on first contact.
+// or the store's list, pinned when they first see it.
 
 func auditWitnessCommand() *cli.Command {
 	keyFile := &cli.StringFlag{Name: "key-file", Required: true, Usage: "the witness's private key file (its public key is FILE.pub)", EnvVars: []string{"HELIOS_WITNESS_KEY_FILE"}}
@@ -72,7 +73,7 @@ func auditWitnessCommand() *cli.Command {
 func witnessCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "witness",
-		Usage: "list, add and remove the witnesses the store announces (clients pin the list on first contact); changes are audited",
+		Usage: "list, add and remove the witnesses the store announces (clients pin the list when they first see it); changes are audited",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "add",
@@ -281,6 +282,16 @@ func runWitnessCosign(o cosignOptions, stdout, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
 		return err
+	}
+	// One run at a time per state directory: two runs could each check a
+	// checkpoint against the same old state and cosign two forks.
+	lock, err := os.OpenFile(filepath.Join(w.StateDir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock witness state: %w", err)
 	}
 	t, closer, err := openCosignTarget(o, stderr)
 	if err != nil {

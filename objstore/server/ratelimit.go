@@ -12,16 +12,17 @@ import (
 // handshake, a refused authentication (bad or revoked token, no
 // credentials), a request the Authorizer refused — takes a token from that
 // peer's bucket: per remote IP address on the TLS listener (the identity a
-// stranger cannot choose freely; clients behind one NAT share it), per uid
-// on the Unix socket (except the server's own uid, which can open the
-// database itself). At most one failure counts per request. A bucket holds FailureLimit.Burst tokens and gets
-// one back every FailureLimit.Refill. While a peer's bucket is empty its
-// new connections are closed as soon as they are accepted (before any TLS
-// handshake work), and a connection whose request is refused is closed
-// after the refusal is answered; both are logged, once per
-// FailureLimit.Refill per peer. Successes cost nothing, and other peers'
-// buckets are untouched, so a client hammering bad tokens locks out itself
-// (its address), not the server's other users.
+// stranger cannot choose freely; an IPv6 /64 counts as one address;
+// clients behind one NAT share a bucket), per uid on the Unix socket
+// (except the server's own uid, which can open the database itself). At
+// most one failure counts per request. A bucket holds FailureLimit.Burst
+// tokens and gets one back every FailureLimit.Refill. While a peer's
+// bucket is empty its new connections are closed as soon as they are
+// accepted (before any TLS handshake work), and a connection whose request
+// is refused is closed after the refusal is answered; both are logged, at
+// most about once per FailureLimit.Refill per peer. Successes cost
+// nothing, and other peers' buckets are untouched, so a client hammering
+// bad tokens locks out itself (its address), not the server's other users.
 
 // FailureLimit configures the failure rate limit; the zero value means
 // the defaults.
@@ -158,6 +159,10 @@ func limitKey(c net.Conn, p Peer) string {
 	}
 	addr := c.RemoteAddr()
 	if ta, ok := addr.(*net.TCPAddr); ok {
+		if ta.IP.To4() == nil {
+			// An IPv6 host usually holds a whole /64: one bucket for it.
+			return "ip:" + ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+		}
 		return "ip:" + ta.IP.String()
 	}
 	if addr == nil {

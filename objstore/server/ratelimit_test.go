@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -117,5 +118,34 @@ func TestFailureLimitTLS(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("log lacks %q:\n%s", want, joined)
 		}
+	}
+}
+
+type addrConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.addr }
+
+func TestLimitKey(t *testing.T) {
+	key := func(ip string) string {
+		return limitKey(addrConn{addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1234}}, Peer{UID: -1})
+	}
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"192.0.2.1", "192.0.2.1", true},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"2001:db8::1", "2001:db8::ffff:1", true}, // one /64
+		{"2001:db8::1", "2001:db8:0:1::1", false},
+	} {
+		if got := key(tc.a) == key(tc.b); got != tc.same {
+			t.Errorf("%s and %s: same bucket %v (%q, %q), want %v", tc.a, tc.b, got, key(tc.a), key(tc.b), tc.same)
+		}
+	}
+	if got := key("192.0.2.1"); got != "ip:192.0.2.1" {
+		t.Errorf("got %q", got)
 	}
 }

@@ -100,13 +100,17 @@ func HeliosExecutable() string { return server.Executable("helios") }
 // against the checkpoint this repository kept and the pinned key, so a
 // server is trusted no more than a store's files. Then, when this client
 // requires witnesses (audit.ClientWitnesses: $HELIOS_WITNESSES, or the
-// store's witness list pinned on first contact), the log must extend a
+// store's witness list pinned when first seen), the log must extend a
 // checkpoint a quorum of them cosigned recently.
 func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writer) error {
 	if gitDir == "" {
 		return nil
 	}
 	kept := audit.CheckpointPath(gitDir, dir)
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	cp, vkey, err := g.AuditCheckpoint()
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -114,6 +118,9 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 	if cp == nil {
 		if _, err := os.Stat(kept); err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
+		}
+		if cw.List != "" {
+			return fmt.Errorf("witnesses are required ($HELIOS_WITNESSES), but the store at %s keeps no audit log", dir)
 		}
 		return nil
 	}
@@ -126,10 +133,6 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 	}
 	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
 		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
-	}
-	cw, err := audit.WitnessesFromEnv(os.Getenv)
-	if err != nil {
-		return err
 	}
 	policy, cosigned, err := g.AuditWitnessed()
 	if err != nil {

@@ -65,6 +65,10 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 		return nil // not run by git (tests of the protocol alone)
 	}
 	kept := audit.CheckpointPath(gitDir, dir)
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	log, err := storeaudit.OpenLog(s.KV(), nil)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -77,6 +81,9 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 		if _, err := os.Stat(kept); err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
 		}
+		if cw.List != "" {
+			return fmt.Errorf("witnesses are required ($HELIOS_WITNESSES), but the store at %s keeps no audit log", dir)
+		}
 		return nil // a store made with --no-audit, never audited
 	}
 	vkey, err := os.ReadFile(filepath.Join(dir, audit.VerifierKeyFile))
@@ -85,10 +92,6 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 	}
 	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
 		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
-	}
-	cw, err := audit.WitnessesFromEnv(os.Getenv)
-	if err != nil {
-		return err
 	}
 	policy, err := storeaudit.LoadWitnessPolicy(s.KV())
 	if err != nil {
