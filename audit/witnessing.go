@@ -252,6 +252,9 @@ func (cw ClientWitnesses) Resolve(keptPath, announced string) (p WitnessPolicy, 
 		p, err = WitnessPolicyFromList(cw.List, cw.Quorum)
 		return p, "", err
 	}
+	if keptPath == "" {
+		return WitnessPolicy{}, "", nil // nowhere to pin
+	}
 	path := WitnessesPath(keptPath)
 	pinned, err := os.ReadFile(path)
 	switch {
@@ -287,19 +290,26 @@ func (cw ClientWitnesses) Resolve(keptPath, announced string) (p WitnessPolicy, 
 // non-empty policy (Resolve), latest must extend a checkpoint cosigned by
 // a quorum of fresh cosignatures. announced is the store's witness policy
 // text, cosigned its cosigned checkpoints. warn is for stderr.
-func (cw ClientWitnesses) CheckStoreWitnessed(keptPath, announced string, latest []byte, cosigned [][]byte, p TreeProver, now time.Time) (warn string, err error) {
+//
+// A client with nowhere to keep checkpoints (keptPath "": git ls-remote
+// outside a repository) applies only its own list, and verifies latest
+// with vkey, the key the store names.
+func (cw ClientWitnesses) CheckStoreWitnessed(keptPath, vkey, announced string, latest []byte, cosigned [][]byte, p TreeProver, now time.Time) (warn string, err error) {
 	pol, warn, err := cw.Resolve(keptPath, announced)
 	if err != nil || pol.Empty() {
 		return warn, err
 	}
-	kept, ok, err := ReadKept(keptPath)
-	if err != nil {
-		return warn, err
+	if keptPath != "" {
+		kept, ok, err := ReadKept(keptPath)
+		if err != nil {
+			return warn, err
+		}
+		if !ok {
+			return warn, fmt.Errorf("audit: witnesses required, but no checkpoint kept at %s", keptPath)
+		}
+		vkey = kept.VerifierKey
 	}
-	if !ok {
-		return warn, fmt.Errorf("audit: witnesses required, but no checkpoint kept at %s", keptPath)
-	}
-	v, err := LoadVerifier(kept.VerifierKey)
+	v, err := LoadVerifier(strings.TrimSpace(vkey))
 	if err != nil {
 		return warn, err
 	}
@@ -318,8 +328,8 @@ func (cw ClientWitnesses) CheckStoreWitnessed(keptPath, announced string, latest
 // Required reports whether the client requires witnesses of the store kept
 // at keptPath whatever the store announces: its own list, or a pinned one.
 func (cw ClientWitnesses) Required(keptPath string) bool {
-	if cw.List != "" {
-		return true
+	if cw.List != "" || keptPath == "" {
+		return cw.List != ""
 	}
 	_, err := os.Stat(WitnessesPath(keptPath))
 	return err == nil

@@ -103,20 +103,22 @@ func HeliosExecutable() string { return server.Executable("helios") }
 // store's witness list pinned when first seen), the log must extend a
 // checkpoint a quorum of them cosigned recently.
 func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writer) error {
-	if gitDir == "" {
-		return nil
-	}
-	kept := audit.CheckpointPath(gitDir, dir)
 	cw, err := audit.WitnessesFromEnv(os.Getenv)
 	if err != nil {
 		return err
+	}
+	kept := "" // nowhere to keep checkpoints: only a witness list of our own applies
+	if gitDir != "" {
+		kept = audit.CheckpointPath(gitDir, dir)
+	} else if cw.List == "" {
+		return nil
 	}
 	cp, vkey, err := g.AuditCheckpoint()
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if cp == nil {
-		if _, err := os.Stat(kept); err == nil {
+		if _, err := os.Stat(kept); kept != "" && err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
 		}
 		if cw.List != "" {
@@ -131,8 +133,10 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 			return fmt.Errorf("audit log: %w", err)
 		}
 	}
-	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
-		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	if kept != "" {
+		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
+			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+		}
 	}
 	policy, cosigned, err := g.AuditWitnessed()
 	if err != nil {
@@ -141,14 +145,15 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 		}
 		return fmt.Errorf("audit log: witnesses: %w", err)
 	}
-	return CheckWitnessed(cw, kept, policy, cp, cosigned, g, stderr)
+	return CheckWitnessed(cw, kept, vkey, policy, cp, cosigned, g, stderr)
 }
 
 // CheckWitnessed applies the client's witness requirement (see
 // audit.ClientWitnesses) to a store whose latest checkpoint cp was just
-// accepted and kept at kept; warnings go to stderr.
-func CheckWitnessed(cw audit.ClientWitnesses, kept, policy string, cp []byte, cosigned [][]byte, p audit.TreeProver, stderr io.Writer) error {
-	warn, err := cw.CheckStoreWitnessed(kept, policy, cp, cosigned, p, time.Now())
+// accepted and kept at kept ("": nowhere to keep it; vkey is then the key
+// the store names); warnings go to stderr.
+func CheckWitnessed(cw audit.ClientWitnesses, kept, vkey, policy string, cp []byte, cosigned [][]byte, p audit.TreeProver, stderr io.Writer) error {
+	warn, err := cw.CheckStoreWitnessed(kept, vkey, policy, cp, cosigned, p, time.Now())
 	if warn != "" {
 		fmt.Fprintf(stderr, "helios: warning: %s\n", warn)
 	}

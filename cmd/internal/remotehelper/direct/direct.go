@@ -61,13 +61,15 @@ func OpenStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error
 // on first contact. Witnesses, when this client requires them, as
 // remotehelper.CheckWitnessed says.
 func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) error {
-	if gitDir == "" {
-		return nil // not run by git (tests of the protocol alone)
-	}
-	kept := audit.CheckpointPath(gitDir, dir)
 	cw, err := audit.WitnessesFromEnv(os.Getenv)
 	if err != nil {
 		return err
+	}
+	kept := "" // not run by git (tests of the protocol alone, ls-remote outside a repository)
+	if gitDir != "" {
+		kept = audit.CheckpointPath(gitDir, dir)
+	} else if cw.List == "" {
+		return nil
 	}
 	log, err := storeaudit.OpenLog(s.KV(), nil)
 	if err != nil {
@@ -78,7 +80,7 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if cp == nil {
-		if _, err := os.Stat(kept); err == nil {
+		if _, err := os.Stat(kept); kept != "" && err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
 		}
 		if cw.List != "" {
@@ -90,8 +92,10 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
-		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	if kept != "" {
+		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
+			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+		}
 	}
 	policy, err := storeaudit.LoadWitnessPolicy(s.KV())
 	if err != nil {
@@ -101,5 +105,5 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return remotehelper.CheckWitnessed(cw, kept, policy, cp, cosigned, log, stderr)
+	return remotehelper.CheckWitnessed(cw, kept, string(vkey), policy, cp, cosigned, log, stderr)
 }
