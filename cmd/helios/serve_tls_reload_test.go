@@ -175,3 +175,39 @@ func TestServeTLSReload(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestServeFailLimit: helios serve --fail-limit: an address that keeps
+// presenting bad tokens is refused, even with a good certificate, while a
+// client from another address gets in; the refusal is logged.
+func TestServeFailLimit(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "s")
+	mustRun(t, "init", "--store", store, "-q")
+	certs, err := tlstest.Generate(t.TempDir(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServeProcess(t, "--store", store, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey,
+		"--client-ca", certs.CA, "--fail-limit", "2", "--fail-refill", "1h")
+	alice := func(ip string) server.TLSClientOptions {
+		return server.TLSClientOptions{CAFile: certs.CA, CertFile: certs.ClientCert["alice"], KeyFile: certs.ClientKey["alice"], LocalIP: ip}
+	}
+	for i := range 2 {
+		if _, err := server.DialTLS(p.addr, server.TLSClientOptions{CAFile: certs.CA, Token: "not-a-token", LocalIP: "127.0.0.2"}); err == nil {
+			t.Fatalf("bad token %d accepted", i+1)
+		}
+	}
+	if c, err := server.DialTLS(p.addr, alice("127.0.0.2")); err == nil {
+		c.Close()
+		t.Fatal("a good certificate from an address over its failure limit got in")
+	}
+	c, err := server.DialTLS(p.addr, alice("127.0.0.1"))
+	if err != nil {
+		t.Fatalf("a good client from another address: %v", err)
+	}
+	if _, err := c.Status(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	p.waitFor(t, "rate limit: refusing connections from ip:127.0.0.2")
+}
