@@ -87,6 +87,9 @@ func testWitness(t *testing.T, e *e2e) {
 	if out := cosign(); !strings.Contains(out, "cosigned by: witness.example/w1") {
 		t.Fatalf("cosign: %q", out)
 	}
+	if out := e.heliosOK("audit", "checkpoint", "--store", e.store, "--cosigned"); !strings.Contains(out, "\n— witness.example/w1 ") {
+		t.Fatalf("the cosigned checkpoint lacks the cosignature line: %q", out)
+	}
 	if out, err := e.run(e.home, requireW1, "", "ls-remote", "helios::"+e.store); err != nil || !strings.Contains(out, "refs/heads/main") {
 		t.Fatalf("ls-remote (nowhere to keep a checkpoint) of a witnessed store: %v\n%s", err, out)
 	}

@@ -97,10 +97,10 @@ func auditCommand() *cli.Command {
 			},
 			{
 				Name:  "checkpoint",
-				Usage: "print the latest signed checkpoint (what clients keep)",
-				Flags: []cli.Flag{storeFlag},
+				Usage: "print the latest signed checkpoint (what clients keep), or with --cosigned the newest one witnesses cosigned",
+				Flags: []cli.Flag{storeFlag, &cli.BoolFlag{Name: "cosigned", Usage: "the newest checkpoint with witness cosignatures"}},
 				Action: func(c *cli.Context) error {
-					return runAuditCheckpoint(c.String("store"), c.App.Writer, c.App.ErrWriter)
+					return runAuditCheckpoint(c.String("store"), c.Bool("cosigned"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
 			auditWitnessCommand(),
@@ -348,7 +348,7 @@ func runAuditProve(o auditProveOptions, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runAuditCheckpoint(store string, stdout, stderr io.Writer) error {
+func runAuditCheckpoint(store string, cosigned bool, stdout, stderr io.Writer) error {
 	s, l, err := openAuditLog(store, stderr)
 	if err != nil {
 		return err
@@ -357,6 +357,16 @@ func runAuditCheckpoint(store string, stdout, stderr io.Writer) error {
 	cp, err := l.Checkpoint()
 	if err != nil {
 		return err
+	}
+	if cosigned {
+		all, err := storeaudit.Cosigned(s.KV())
+		if err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			return errors.New("no checkpoint of this store is cosigned")
+		}
+		cp = all[len(all)-1]
 	}
 	if cp == nil {
 		return errors.New("the audit log is empty")
