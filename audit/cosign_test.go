@@ -2,6 +2,7 @@ package audit
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -231,5 +232,36 @@ func TestWitnessPolicyPinning(t *testing.T) {
 	}
 	if parsed, err := ParseWitnessPolicy(p1.Text()); err != nil || parsed.Text() != p1.Text() {
 		t.Fatalf("round trip: got %q, %v", parsed.Text(), err)
+	}
+}
+
+func TestSnapshotKept(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "kept")
+	restore := SnapshotKept(kept)
+	if err := WriteKept(kept, Kept{VerifierKey: "k", Note: []byte("n\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(WitnessesPath(kept), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{kept, WitnessesPath(kept)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after restoring nothing: %v", p, err)
+		}
+	}
+	if err := WriteKept(kept, Kept{VerifierKey: "old", Note: []byte("n\n")}); err != nil {
+		t.Fatal(err)
+	}
+	restore = SnapshotKept(kept)
+	WriteKept(kept, Kept{VerifierKey: "new", Note: []byte("n\n")})
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if k, _, _ := ReadKept(kept); k.VerifierKey != "old" {
+		t.Errorf("got key %q after restore, want old", k.VerifierKey)
 	}
 }

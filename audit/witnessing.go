@@ -334,3 +334,35 @@ func (cw ClientWitnesses) Required(keptPath string) bool {
 	_, err := os.Stat(WitnessesPath(keptPath))
 	return err == nil
 }
+
+// SnapshotKept remembers what a client keeps of a store at keptPath (the
+// kept checkpoint and the pinned witnesses) and returns what puts it back:
+// a contact that CheckConsistency accepted but the witness check refused
+// must not leave behind a pinned key, checkpoint or witness list of a store
+// that may be an impostor.
+func SnapshotKept(keptPath string) (restore func() error) {
+	type file struct {
+		path string
+		data []byte
+		had  bool
+	}
+	var files []file
+	for _, p := range []string{keptPath, WitnessesPath(keptPath)} {
+		b, err := os.ReadFile(p)
+		files = append(files, file{p, b, err == nil})
+	}
+	return func() error {
+		for _, f := range files {
+			var err error
+			if f.had {
+				err = WriteFileAtomic(f.path, f.data, 0o600)
+			} else if rerr := os.Remove(f.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = rerr
+			}
+			if err != nil {
+				return fmt.Errorf("audit: restore %s: %w", f.path, err)
+			}
+		}
+		return nil
+	}
+}

@@ -74,6 +74,15 @@ func testWitness(t *testing.T, e *e2e) {
 	if err == nil || !strings.Contains(out, "not witnessed") {
 		t.Fatalf("clone requiring an absent cosignature: err %v, output %q", err, out)
 	}
+	// A refused contact keeps nothing (no pinned key or checkpoint).
+	probe := filepath.Join(e.home, "probe")
+	e.git(e.home, "init", "-q", probe)
+	if out, err := e.run(probe, requireW1, "", "fetch", "helios::"+e.store); err == nil {
+		t.Fatalf("fetch requiring an absent cosignature succeeded: %s", out)
+	}
+	if kept, _ := filepath.Glob(filepath.Join(probe, ".git", "helios", "checkpoints", "*")); len(kept) != 0 {
+		t.Fatalf("a refused contact left %v", kept)
+	}
 	// A witness the store does not list cannot store a cosignature.
 	if out, err := e.heliosEnv(nil, "audit", "witness", "cosign", "--store", e.store, "--key-file", key); err == nil {
 		t.Fatalf("cosign for a store that lists no witnesses succeeded: %s", out)

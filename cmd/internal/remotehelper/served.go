@@ -133,7 +133,9 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 			return fmt.Errorf("audit log: %w", err)
 		}
 	}
+	restore := func() error { return nil }
 	if kept != "" {
+		restore = audit.SnapshotKept(kept)
 		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
 			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
 		}
@@ -143,9 +145,16 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writ
 		if !cw.Required(kept) {
 			return nil // a server that predates witnesses, and none required
 		}
+		restore()
 		return fmt.Errorf("audit log: witnesses: %w", err)
 	}
-	return CheckWitnessed(cw, kept, vkey, policy, cp, cosigned, g, stderr)
+	if err := CheckWitnessed(cw, kept, vkey, policy, cp, cosigned, g, stderr); err != nil {
+		if rerr := restore(); rerr != nil {
+			fmt.Fprintf(stderr, "helios: %v\n", rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // CheckWitnessed applies the client's witness requirement (see

@@ -92,7 +92,9 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	restore := func() error { return nil }
 	if kept != "" {
+		restore = audit.SnapshotKept(kept)
 		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
 			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
 		}
@@ -105,5 +107,11 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return remotehelper.CheckWitnessed(cw, kept, string(vkey), policy, cp, cosigned, log, stderr)
+	if err := remotehelper.CheckWitnessed(cw, kept, string(vkey), policy, cp, cosigned, log, stderr); err != nil {
+		if rerr := restore(); rerr != nil {
+			fmt.Fprintf(stderr, "helios: %v\n", rerr)
+		}
+		return err
+	}
+	return nil
 }
