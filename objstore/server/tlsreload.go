@@ -23,7 +23,9 @@ import (
 // Connections already established keep the session they shook hands with
 // and are not dropped; the next handshake uses the new set. A client
 // certificate whose serial the CRL lists, from the CRL's issuer, fails the
-// handshake (and counts as a failure for the peer's rate limit).
+// handshake (and counts as a failure for the peer's rate limit). With a
+// client CA the server issues no session tickets, so every connection is
+// verified against the set in force.
 
 // ErrRevoked is the handshake error for a revoked client certificate.
 var ErrRevoked = errors.New("server: tls: client certificate revoked")
@@ -144,14 +146,18 @@ func (c *TLSCredentials) handshakeConfig(set *tlsSet) *tls.Config {
 		// A certificate, when given, must verify; a client without one may
 		// still authenticate with a token.
 		cfg.ClientCAs, cfg.ClientAuth = set.pool, tls.VerifyClientCertIfGiven
+		// No session resumption: a resumed session skips certificate
+		// verification, so a ticket issued before a revocation or a CA
+		// change would outlive it.
+		cfg.SessionTicketsDisabled = true
 	}
 	if set.crl != nil {
-		cfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
-			for _, chain := range chains {
-				for _, cert := range chain {
-					if bytes.Equal(cert.RawIssuer, set.crl.RawIssuer) && set.revoked[cert.SerialNumber.String()] {
-						return fmt.Errorf("%w: serial %s (%s)", ErrRevoked, cert.SerialNumber, cert.Subject)
-					}
+		// VerifyConnection, unlike VerifyPeerCertificate, also runs on
+		// resumed sessions (should resumption ever be turned on).
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			for _, cert := range cs.PeerCertificates {
+				if bytes.Equal(cert.RawIssuer, set.crl.RawIssuer) && set.revoked[cert.SerialNumber.String()] {
+					return fmt.Errorf("%w: serial %s (%s)", ErrRevoked, cert.SerialNumber, cert.Subject)
 				}
 			}
 			return nil

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/server/tlstest"
@@ -85,6 +89,39 @@ func TestTLSReloadAndRevocation(t *testing.T) {
 		t.Fatalf("bob before revocation: %v", err)
 	}
 	defer early.Close()
+	// bob also keeps a TLS session cache, hoping to resume past a
+	// revocation with a ticket issued before it.
+	bobCert, err := tls.LoadX509KeyPair(certs.ClientCert["bob"], certs.ClientKey["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := loadPool(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := tls.NewLRUClientSessionCache(4)
+	resume := func() (*tls.Conn, error) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost",
+			Certificates: []tls.Certificate{bobCert}, ClientSessionCache: sessions})
+		if err != nil {
+			return nil, err
+		}
+		// A TLS 1.3 server sends tickets after the handshake, and a client
+		// takes them in while reading: read briefly (the server waits for
+		// the hello, so nothing else comes).
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err = c.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = nil
+		}
+		return c, err
+	}
+	c0, err := resume()
+	if err != nil {
+		t.Fatalf("bob's raw connection before revocation: %v", err)
+	}
+	c0.Close()
 
 	// Revoke bob; nothing changes until the reload.
 	if err := tlstest.CRL(dir, crl, 2, certs.ClientCert["bob"]); err != nil {
@@ -99,6 +136,11 @@ func TestTLSReloadAndRevocation(t *testing.T) {
 	if c, err := DialTLS(addr, as("bob", certs.CA)); err == nil {
 		c.Close()
 		t.Fatal("bob's revoked certificate was accepted after the reload")
+	}
+	if c, err := resume(); err == nil {
+		resumed := c.ConnectionState().DidResume
+		c.Close()
+		t.Fatalf("bob got in after the revocation with a session cache (resumed %v)", resumed)
 	}
 	admin, err := DialTLS(addr, as("admin", certs.CA))
 	if err != nil {
