@@ -213,7 +213,9 @@
 // last loaded, reloaded at once by Reload (helios serve: SIGHUP, or a file
 // change) without touching established connections; a set that fails to
 // load leaves the old in force. A client certificate the CRL lists fails
-// the handshake.
+// the handshake. With a client CA no session tickets are issued: Go does
+// not re-verify certificates on resumption (golang/go#77217, #77377), so a
+// ticket would outlive a revocation or a CA change.
 //
 // # Lifetime
 //
