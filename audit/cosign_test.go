@@ -1,7 +1,13 @@
 package audit
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,5 +269,49 @@ func TestSnapshotKept(t *testing.T) {
 	}
 	if k, _, _ := ReadKept(kept); k.VerifierKey != "old" {
 		t.Errorf("got key %q after restore, want old", k.VerifierKey)
+	}
+}
+
+// TestCosignatureKnownAnswer checks a cosignature byte by byte against
+// c2sp.org/tlog-cosignature, independently of the code that makes it: key
+// ID SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], then the big-endian time, then
+// Ed25519 over "cosignature/v1\ntime <t>\n" ‖ the checkpoint body.
+func TestCosignatureKnownAnswer(t *testing.T) {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	name := "witness.example.com/w1"
+	h := sha256.Sum256(append(append([]byte(name+"\n"), 0x04), pub...))
+	skey := fmt.Sprintf("PRIVATE+KEY+%s+%x+%s", name, h[:4], base64.StdEncoding.EncodeToString(append([]byte{0x04}, seed...)))
+	s, err := NewCosigner(skey, func() time.Time { return time.Unix(1679315147, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+	msg, err := note.Sign(&note.Note{Text: body}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSuffix(strings.SplitN(string(msg), "\n\n", 2)[1], "\n")
+	prefix := "— " + name + " "
+	if !strings.HasPrefix(line, prefix) {
+		t.Fatalf("signature line %q", line)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, prefix))
+	if err != nil || len(raw) != 4+8+64 {
+		t.Fatalf("signature of %d bytes, %v", len(raw), err)
+	}
+	if !bytes.Equal(raw[:4], h[:4]) {
+		t.Errorf("key ID %x, want %x", raw[:4], h[:4])
+	}
+	if got := binary.BigEndian.Uint64(raw[4:12]); got != 1679315147 {
+		t.Errorf("time %d", got)
+	}
+	signed := "cosignature/v1\ntime 1679315147\n" + body
+	if !ed25519.Verify(pub, []byte(signed), raw[12:]) {
+		t.Error("the signature does not verify over the C2SP message")
 	}
 }
