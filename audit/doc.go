@@ -24,7 +24,33 @@
 // prove itself an extension of a kept root. Timestamps are the writer's
 // clock and prove nothing; order is the index. A store that shows
 // different histories to clients that never compare checkpoints (split
-// view) is not caught; a witness that cosigns checkpoints would be.
+// view) is caught by witnesses, below.
+//
+// # Witnesses
+//
+// A witness (witnessing.go) holds its own Ed25519 key and, per log
+// origin, the log's pinned verifier key and the last checkpoint it
+// cosigned; it cosigns a checkpoint only if a consistency proof shows it
+// extends that one, so one witness never cosigns two forks. A cosignature
+// is a C2SP tlog-cosignature v1 note signature line (cosign.go: key ID
+// SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], signature over "cosignature/v1\n
+// time T\n" ‖ checkpoint). The store announces a WitnessPolicy (witness
+// keys and a quorum; storeaudit keeps it under 'a' 'W', each change a
+// logged "witnesses" record) and keeps the cosigned checkpoints of listed
+// witnesses under 'a' 'w' (not logged: they are self-authenticating, and
+// a record would move the log past the checkpoint it cosigns).
+//
+// Trust in witnesses is the client's: ClientWitnesses comes from
+// $HELIOS_WITNESSES and $HELIOS_WITNESS_QUORUM, or else is the store's
+// announcement, pinned beside the kept checkpoint the first time the
+// client sees one and never changed by the store afterwards. After CheckConsistency, the
+// client requires the log to extend a checkpoint carrying a quorum of
+// cosignatures younger than MaxAge (CheckWitnessed), or with Strict the
+// latest checkpoint itself to be cosigned. Without Strict, records after
+// the last cosigned checkpoint are not yet witnessed: a client shown a
+// fork there is caught once it is shown a newer cosigned checkpoint, and
+// a store that keeps it on the fork must keep showing it old
+// cosignatures, which expire after MaxAge (24 h by default).
 //
 // # Policy
 //

@@ -40,6 +40,10 @@
 //	                                         per ref as below)
 //	set-symbolic-ref, stop, gc, fsck         maintainer (token scope M)
 //	admin token-add|token-list|token-revoke  maintainer (token scope M)
+//	audit-checkpoint, audit-prove,           a role and read scope (cosignatures
+//	audit-witnessed, audit-cosign            are checked against the store's
+//	                                         witness list, not the peer)
+//	admin witness-set                        as policy-set
 //	admin policy-set                         maintainer (token scope M); the
 //	                                         owner too, but the change must
 //	                                         still be by a maintainer of the
@@ -298,7 +302,7 @@ func (a *Access) Authorize(p server.Peer, op, target string) error {
 		return nil
 	case "refs", "update-refs", "git-push":
 		return hasRole()
-	case "git-list", "git-fetch", "git-clone-pack", "audit-checkpoint", "audit-prove":
+	case "git-list", "git-fetch", "git-clone-pack", "audit-checkpoint", "audit-prove", "audit-witnessed", "audit-cosign":
 		if err := hasRole(); err != nil {
 			return err
 		}
@@ -319,7 +323,7 @@ func (a *Access) Authorize(p server.Peer, op, target string) error {
 		switch target {
 		case AdminTokenAdd, AdminTokenList, AdminTokenRevoke:
 			return maintain(audit.ActionTokenAdmin)
-		case AdminPolicySet:
+		case AdminPolicySet, AdminWitnessSet:
 			return maintain(audit.ActionPolicySet)
 		}
 		return deny("unknown administrative request")
@@ -346,6 +350,7 @@ var reads = map[string]bool{
 	"state": true, "log": true, "diff": true, "stat": true, "list-tree": true, "read-file": true,
 	"walk": true, "stats": true, "worktree-state": true,
 	"git-list": true, "git-fetch": true, "git-clone-pack": true, "audit-checkpoint": true, "audit-prove": true,
+	"audit-witnessed": true,
 }
 
 // Denied records a refusal in the audit log (server.Options.Denied); reads
@@ -369,6 +374,7 @@ const (
 	AdminTokenList   = "token-list"
 	AdminTokenRevoke = "token-revoke"
 	AdminPolicySet   = "policy-set"
+	AdminWitnessSet  = "witness-set"
 )
 
 // TokenRequest asks for a new token.
@@ -432,6 +438,22 @@ func (a *Access) Admin(p server.Peer, name string, req []byte) ([]byte, error) {
 			return nil, err
 		}
 		return []byte(pol.Digest()), nil
+	case AdminWitnessSet:
+		pol, err := audit.ParseWitnessPolicy(string(req))
+		if err != nil {
+			return nil, err
+		}
+		if a.o.Journal == nil {
+			return nil, errors.New("the store keeps no audit log, so it has no checkpoints to witness")
+		}
+		if err := a.o.Journal.SetWitnessPolicy(a.o.Store, p.Name(), pol); err != nil {
+			var de *audit.DeniedError
+			if errors.As(err, &de) {
+				a.Denied(p, server.OpAdmin, AdminWitnessSet, err)
+			}
+			return nil, err
+		}
+		return []byte(storeaudit.WitnessDigest(pol.Text())), nil
 	}
 	return nil, fmt.Errorf("unknown administrative request %q", name)
 }

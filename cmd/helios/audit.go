@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -69,9 +70,14 @@ func auditCommand() *cli.Command {
 			{
 				Name:  "verify",
 				Usage: "recompute the whole log, check its signed checkpoint and that it accounts for every ref and the policy (exit 1 on any mismatch)",
-				Flags: []cli.Flag{storeFlag, jsonFlag, auditKeyFlag},
+				Flags: []cli.Flag{storeFlag, jsonFlag, auditKeyFlag,
+					&cli.StringFlag{Name: "witnesses", Usage: "require the latest checkpoint to extend one cosigned by these witnesses (keys or .pub files, comma-separated); default: the store's own list, if any", EnvVars: []string{"HELIOS_WITNESSES"}},
+					&cli.IntFlag{Name: "witness-quorum", Usage: "cosignatures required (default: every witness)", EnvVars: []string{"HELIOS_WITNESS_QUORUM"}},
+					&cli.DurationFlag{Name: "witness-max-age", Usage: "oldest cosignature counted", Value: audit.DefaultWitnessMaxAge, EnvVars: []string{"HELIOS_WITNESS_MAX_AGE"}},
+				},
 				Action: func(c *cli.Context) error {
-					return runAuditVerify(c.String("store"), c.String("key"), c.Bool("json"), c.App.Writer, c.App.ErrWriter)
+					cw := audit.ClientWitnesses{List: c.String("witnesses"), Quorum: c.Int("witness-quorum"), MaxAge: c.Duration("witness-max-age")}
+					return runAuditVerify(c.String("store"), c.String("key"), cw, c.Bool("json"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
 			{
@@ -91,12 +97,13 @@ func auditCommand() *cli.Command {
 			},
 			{
 				Name:  "checkpoint",
-				Usage: "print the latest signed checkpoint (what clients keep)",
-				Flags: []cli.Flag{storeFlag},
+				Usage: "print the latest signed checkpoint (what clients keep), or with --cosigned the newest one witnesses cosigned",
+				Flags: []cli.Flag{storeFlag, &cli.BoolFlag{Name: "cosigned", Usage: "the newest checkpoint with witness cosignatures"}},
 				Action: func(c *cli.Context) error {
-					return runAuditCheckpoint(c.String("store"), c.App.Writer, c.App.ErrWriter)
+					return runAuditCheckpoint(c.String("store"), c.Bool("cosigned"), c.App.Writer, c.App.ErrWriter)
 				},
 			},
+			auditWitnessCommand(),
 		},
 	}
 }
@@ -193,7 +200,7 @@ func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m
 
 func hashText(h tlog.Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }
 
-func runAuditVerify(store, key string, asJSON bool, stdout, stderr io.Writer) error {
+func runAuditVerify(store, key string, cw audit.ClientWitnesses, asJSON bool, stdout, stderr io.Writer) error {
 	s, err := openStore(store, forRead, false, stderr)
 	if err != nil {
 		return err
@@ -206,6 +213,21 @@ func runAuditVerify(store, key string, asJSON bool, stdout, stderr io.Writer) er
 	rep, err := storeaudit.VerifyStore(s, v)
 	if err != nil {
 		return err
+	}
+	var witnessOut bytes.Buffer // printed after the summary
+	if rep.OK() {
+		l, err := storeaudit.OpenLog(s.KV(), nil)
+		if err != nil {
+			return err
+		}
+		problems, err := verifyWitnessed(s.KV(), l, cw, store, key, &witnessOut)
+		if err != nil {
+			return err
+		}
+		rep.Problems = append(rep.Problems, problems...)
+	}
+	if asJSON {
+		stderr.Write(witnessOut.Bytes())
 	}
 	if asJSON {
 		out := struct {
@@ -220,6 +242,7 @@ func runAuditVerify(store, key string, asJSON bool, stdout, stderr io.Writer) er
 		}
 	} else {
 		fmt.Fprintf(stdout, "%d records, root %s, checkpoint signed by %s\n", rep.Records, hashText(rep.Root), v.Name())
+		stdout.Write(witnessOut.Bytes())
 		for _, p := range rep.Problems {
 			fmt.Fprintf(stdout, "problem: %s\n", p)
 		}
@@ -325,7 +348,7 @@ func runAuditProve(o auditProveOptions, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runAuditCheckpoint(store string, stdout, stderr io.Writer) error {
+func runAuditCheckpoint(store string, cosigned bool, stdout, stderr io.Writer) error {
 	s, l, err := openAuditLog(store, stderr)
 	if err != nil {
 		return err
@@ -334,6 +357,16 @@ func runAuditCheckpoint(store string, stdout, stderr io.Writer) error {
 	cp, err := l.Checkpoint()
 	if err != nil {
 		return err
+	}
+	if cosigned {
+		all, err := storeaudit.Cosigned(s.KV())
+		if err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			return errors.New("no checkpoint of this store is cosigned")
+		}
+		cp = all[len(all)-1]
 	}
 	if cp == nil {
 		return errors.New("the audit log is empty")

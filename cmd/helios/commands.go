@@ -23,6 +23,7 @@ func commands() []*cli.Command {
 		mctsCommand(),
 		auditCommand(),
 		policyCommand(),
+		witnessCommand(),
 		keysCommand(),
 		tokenCommand(),
 		remoteHelperCommand(),

@@ -29,15 +29,20 @@ type serveOptions struct {
 	json         bool
 	watch        bool
 	// TLS and sharing (serve_access.go)
-	listen, tlsCert, tlsKey, clientCA string
-	shared                            bool
+	listen, tlsCert, tlsKey, clientCA, clientCRL string
+	tlsReloadEvery                               time.Duration
+	shared                                       bool
+	failLimit                                    int
+	failRefill                                   time.Duration
 }
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "hold the store open and serve commands over DIR/serve.sock (started on demand by other commands)",
-		UsageText: "helios serve [--idle-timeout D] [--durable] [--shared] [--listen ADDR --tls-cert F --tls-key F [--client-ca F]]\n" +
+		UsageText: "helios serve [--idle-timeout D] [--durable] [--shared] [--fail-limit N] [--fail-refill D]\n" +
+			"             [--listen ADDR --tls-cert F --tls-key F [--client-ca F [--client-crl F]] [--tls-reload-every D]]\n" +
+			"             (with --listen, SIGHUP reloads the TLS files)\n" +
 			"helios serve --status | --stop",
 		Flags: append([]cli.Flag{storeFlag, jsonFlag,
 			&cli.BoolFlag{Name: "status", Usage: "say whether a server runs, and what it has done (exit 1 if none)"},
@@ -55,6 +60,8 @@ func serveCommand() *cli.Command {
 				watch:  c.Bool("watch"),
 				listen: c.String("listen"), tlsCert: c.String("tls-cert"), tlsKey: c.String("tls-key"),
 				clientCA: c.String("client-ca"), shared: c.Bool("shared"),
+				clientCRL: c.String("client-crl"), tlsReloadEvery: c.Duration("tls-reload-every"),
+				failLimit: c.Int("fail-limit"), failRefill: c.Duration("fail-refill"),
 			}
 			if o.listen != "" && !c.IsSet("idle-timeout") {
 				o.idle = 0 // a network server stays up until stopped
@@ -114,7 +121,7 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tln, err := listenTLS(o)
+	tln, creds, err := listenTLS(o)
 	if err != nil {
 		return err
 	}
@@ -133,15 +140,29 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	srv := server.New(withAccess(server.Options{
 		Store: s, Build: server.BuildID(), IdleTimeout: o.idle,
-		VerifierKey: verifierKey(o.store),
-		ClonePacks:  storedir.ClonePacks(o.store),
-		Logf:        func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
+		VerifierKey:  verifierKey(o.store),
+		ClonePacks:   storedir.ClonePacks(o.store),
+		FailureLimit: server.FailureLimit{Burst: o.failLimit, Refill: o.failRefill},
+		Logf:         func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) },
 		// The watcher's flush markers live in the store directory, which
 		// the server owns while it holds the lock.
 		Watch: server.WatchOptions{Disabled: !o.watch, SentinelDir: filepath.Join(o.store, server.WatchDirName)},
 	}, access))
 	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if creds != nil {
+		// With --listen, SIGHUP reloads the TLS credentials; without, it
+		// stops the server as SIGTERM does.
+		signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reloadDone := make(chan struct{})
+		defer close(reloadDone)
+		logf := func(f string, a ...any) { fmt.Fprintf(stderr, "helios serve: "+f+"\n", a...) }
+		go reloadTLS(creds, o.tlsReloadEvery, hup, reloadDone, logf)
+	} else {
+		signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	}
 	defer signal.Stop(sigc)
 	stopped := make(chan struct{})
 	go func() {

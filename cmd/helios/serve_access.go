@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/helios-vcs/helios/audit/serveauth"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
@@ -26,7 +27,11 @@ var serveAccessFlags = []cli.Flag{
 	&cli.StringFlag{Name: "tls-cert", Usage: "the server's certificate chain (PEM) for --listen"},
 	&cli.StringFlag{Name: "tls-key", Usage: "the server's private key (PEM) for --listen"},
 	&cli.StringFlag{Name: "client-ca", Usage: "CA certificates (PEM) that client certificates must verify against; the certificate's CN is the user (without it, clients use tokens)"},
+	&cli.StringFlag{Name: "client-crl", Usage: "a certificate revocation list (PEM or DER, signed by a --client-ca CA): revoked client certificates are refused at the handshake"},
+	&cli.DurationFlag{Name: "tls-reload-every", Value: time.Minute, Usage: "re-read --tls-cert, --tls-key, --client-ca and --client-crl when they change, checking this often (0: only on SIGHUP)"},
 	&cli.BoolFlag{Name: "shared", Usage: "make the socket usable by other local users (mode 0666); each is then the OS user of its uid under the store's policy"},
+	&cli.IntFlag{Name: "fail-limit", Value: server.DefaultFailureBurst, Usage: "failures (bad handshakes, bad tokens, refused requests) a peer (TLS: its IP address; socket: its uid) may cause in a row before its connections are refused; -1: no limit"},
+	&cli.DurationFlag{Name: "fail-refill", Value: server.DefaultFailureRefill, Usage: "how long until one failure of a peer is forgiven"},
 }
 
 // storeOwners are the uids that may do anything on the socket: the store
@@ -62,22 +67,65 @@ func withAccess(o server.Options, a *serveauth.Access) server.Options {
 	return o
 }
 
-// listenTLS opens the TLS listener of --listen; nil when there is none.
-func listenTLS(o serveOptions) (net.Listener, error) {
+// listenTLS opens the TLS listener of --listen, with its reloadable
+// credentials; nil, nil when there is none.
+func listenTLS(o serveOptions) (net.Listener, *server.TLSCredentials, error) {
 	if o.listen == "" {
-		if o.tlsCert != "" || o.tlsKey != "" || o.clientCA != "" {
-			return nil, fmt.Errorf("--tls-cert, --tls-key and --client-ca need --listen")
+		if o.tlsCert != "" || o.tlsKey != "" || o.clientCA != "" || o.clientCRL != "" {
+			return nil, nil, fmt.Errorf("--tls-cert, --tls-key, --client-ca and --client-crl need --listen")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if o.tlsCert == "" || o.tlsKey == "" {
-		return nil, fmt.Errorf("--listen needs --tls-cert and --tls-key")
+		return nil, nil, fmt.Errorf("--listen needs --tls-cert and --tls-key")
 	}
-	cfg, err := server.ServerTLSConfig(server.TLSOptions{CertFile: o.tlsCert, KeyFile: o.tlsKey, ClientCAFile: o.clientCA})
+	creds, err := server.NewTLSCredentials(server.TLSOptions{CertFile: o.tlsCert, KeyFile: o.tlsKey, ClientCAFile: o.clientCA, ClientCRLFile: o.clientCRL})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return server.ListenTLS(o.listen, cfg)
+	ln, err := server.ListenTLS(o.listen, creds.Config())
+	if err != nil {
+		return nil, nil, err
+	}
+	return ln, creds, nil
+}
+
+// reloadTLS re-reads the TLS files on SIGHUP (hup) and, every o's
+// --tls-reload-every, when one of them changed, until stop closes. A set
+// that fails to load is logged and the old one stays in force.
+func reloadTLS(creds *server.TLSCredentials, every time.Duration, hup <-chan os.Signal, stop <-chan struct{}, logf func(string, ...any)) {
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	report := func(why string, err error) {
+		if err != nil {
+			logf("TLS reload (%s) failed, keeping the credentials in force: %v", why, err)
+			return
+		}
+		revoked := "no client CRL"
+		if n := creds.Revoked(); n >= 0 {
+			revoked = fmt.Sprintf("%d revoked client certificates", n)
+		}
+		logf("TLS credentials reloaded (%s): %s", why, revoked)
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-hup:
+			report("SIGHUP", creds.Reload())
+		case <-tick:
+			if changed, err := creds.ReloadIfChanged(); changed {
+				report("files changed", err)
+			}
+		}
+		if creds.CRLStale(time.Now()) {
+			logf("warning: the client CRL is past its next update; still applying it")
+		}
+	}
 }
 
 // shareSocket opens the socket to other local users.

@@ -86,6 +86,7 @@ func (s *Server) refused(sc *serverConn, op, target string, err error) error {
 	if s.o.Denied != nil {
 		s.o.Denied(sc.peer, op, target, err)
 	}
+	s.failed(sc, op+" refused")
 	if target == "" {
 		return fmt.Errorf("%w: %s: %w", ErrDenied, op, err)
 	}

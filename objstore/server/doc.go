@@ -117,6 +117,9 @@
 //	                     records (helper/clonepack). With link (a Unix-socket
 //	                     client that can read the store directory) the flag
 //	                     is 0 and the client links the files from the cache.
+//	31 audit-witnessed   → witness policy text, n × cosigned checkpoint
+//	32 audit-cosign      cosigned checkpoint → n × witness name (stored
+//	                     if it is this log's and cosigned by a listed witness)
 //	0x80 admin           name, request bytes → answer bytes (Options.Admin:
 //	                     token changes; numbered apart so that operations
 //	                     can be appended above without renumbering)
@@ -192,6 +195,27 @@
 // policy (audit/serveauth). Requests addressed by state ID (state, log,
 // diff, stat, list-tree, read-file) carry no ref: an Authorizer can only
 // decide them by who asks, not by which refs reach the state.
+//
+// # Failure limits
+//
+// Failures a peer causes (a failed TLS handshake, a refused
+// authentication, a refused request; at most one per request) are rate
+// limited by a token bucket per peer: its remote IP on the TLS listener,
+// its uid on the socket, never the server's own uid (Options.FailureLimit,
+// ratelimit.go; default 10 in a row, one forgiven every 6 s). Over the
+// limit, the peer's new connections are closed on accept, before any TLS
+// work, and the failing connection after its answer; both are logged.
+//
+// # TLS credentials
+//
+// The TLS listener's certificate, key, client CA and client CRL are
+// TLSCredentials (tlsreload.go): read for every handshake from the set
+// last loaded, reloaded at once by Reload (helios serve: SIGHUP, or a file
+// change) without touching established connections; a set that fails to
+// load leaves the old in force. A client certificate the CRL lists fails
+// the handshake. With a client CA no session tickets are issued: Go does
+// not re-verify certificates on resumption (golang/go#77217, #77377), so a
+// ticket would outlive a revocation or a CA change.
 //
 // # Lifetime
 //

@@ -197,6 +197,42 @@ func (s *Server) runGit(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 			e.b = append(e.b, h[:]...)
 		}
 		return nil
+	case opAuditWitnessed:
+		if _, err := s.auditLog(sc, op, d); err != nil {
+			return err
+		}
+		text, err := storeaudit.LoadWitnessPolicy(s.o.Store.KV())
+		if err != nil {
+			return err
+		}
+		cosigned, err := storeaudit.Cosigned(s.o.Store.KV())
+		if err != nil {
+			return err
+		}
+		e.str(text)
+		e.u(uint64(len(cosigned)))
+		for _, c := range cosigned {
+			e.bytes(c)
+		}
+		return nil
+	case opAuditCosign:
+		msg := d.bytes()
+		if _, err := s.auditLog(sc, op, d); err != nil {
+			return err
+		}
+		v, err := audit.LoadVerifier(s.o.VerifierKey)
+		if err != nil {
+			return fmt.Errorf("the store keeps no audit log: %w", err)
+		}
+		names, err := storeaudit.AddCosigned(s.o.Store.KV(), v, msg)
+		if err != nil {
+			return err
+		}
+		e.u(uint64(len(names)))
+		for _, n := range names {
+			e.str(n)
+		}
+		return nil
 	}
 	return fmt.Errorf("%w: unknown operation %d", ErrProtocol, op)
 }

@@ -337,3 +337,29 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// AuditWitnessed returns the witness policy the store announces (text,
+// "" for none) and its cosigned checkpoints, oldest first. Neither is
+// trusted: a client pins the policy or brings its own, and verifies every
+// cosignature (see audit.ClientWitnesses).
+func (g *GitRemote) AuditWitnessed() (policy string, cosigned [][]byte, err error) {
+	err = g.c.call(opAuditWitnessed, nil, nil, func(d *dec) {
+		policy = d.str()
+		for range d.n() {
+			cosigned = append(cosigned, d.bytes())
+		}
+	})
+	return policy, cosigned, err
+}
+
+// AuditCosign hands the store a checkpoint a witness cosigned; the store
+// keeps the cosignatures of the witnesses it lists and returns the names
+// of those now cosigning that checkpoint.
+func (g *GitRemote) AuditCosign(cosigned []byte) (names []string, err error) {
+	err = g.c.call(opAuditCosign, func(e *enc) { e.bytes(cosigned) }, nil, func(d *dec) {
+		for range d.n() {
+			names = append(names, d.str())
+		}
+	})
+	return names, err
+}

@@ -50,6 +50,8 @@ const (
 	opCommitState
 	opImportState
 	opGitClonePack
+	opAuditWitnessed
+	opAuditCosign
 	opMax
 )
 
@@ -64,7 +66,8 @@ var opNames = [opMax]string{
 	opAuditCheckpoint: "audit-checkpoint", opAuditProve: "audit-prove",
 	opWalk: "walk", opMakeState: "make-state", opPrepareState: "prepare-state",
 	opCommitState: "commit-state", opImportState: "import-state",
-	opGitClonePack: "git-clone-pack",
+	opGitClonePack:   "git-clone-pack",
+	opAuditWitnessed: "audit-witnessed", opAuditCosign: "audit-cosign",
 }
 
 // protoVersion changes with any incompatible change of the protocol.
@@ -138,6 +141,10 @@ type Options struct {
 	// ClonePacks, if set, is the store's cache of clone packs, which
 	// git-clone-pack serves (nil: the operation answers "none").
 	ClonePacks *clonepack.Cache
+	// FailureLimit limits the failures (failed handshakes and
+	// authentications, refused requests) a peer may cause; see
+	// ratelimit.go.
+	FailureLimit FailureLimit
 }
 
 // Server serves a Store over a stream listener (a Unix socket in the store
@@ -149,6 +156,7 @@ type Server struct {
 	local   Local
 	started time.Time
 	watch   *watchSet // nil when the watcher is off
+	limit   *failureLimiter
 	janitor chan struct{}
 
 	mu       sync.Mutex
@@ -184,6 +192,11 @@ type serverConn struct {
 	// a prepare-state that may commit at once does so only for a root not
 	// among them (states.go).
 	roots map[objstore.ID]struct{}
+	// limitKey is the peer's failure bucket (ratelimit.go); limited says
+	// it went over its limit: the connection closes after this answer.
+	limitKey      string
+	limited       bool
+	failedRequest bool // a failure of the current request was counted
 }
 
 // New makes a server; Serve starts it.
@@ -195,7 +208,8 @@ func New(o Options) *Server {
 		o.Logf = func(string, ...any) {}
 	}
 	s := &Server{o: o, local: Local{S: o.Store}, started: time.Now(),
-		conns: map[*serverConn]struct{}{}, done: make(chan struct{}), janitor: make(chan struct{})}
+		conns: map[*serverConn]struct{}{}, done: make(chan struct{}), janitor: make(chan struct{}),
+		limit: newFailureLimiter(o.FailureLimit)}
 	if !o.Watch.Disabled {
 		s.watch = newWatchSet(o.Watch, o.IdleTimeout, o.Logf)
 	}
@@ -255,6 +269,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		sc := &serverConn{c: c, peer: peerOf(c)}
+		sc.limitKey = limitKey(c, sc.peer)
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
@@ -338,7 +353,11 @@ func (s *Server) serveConn(sc *serverConn) {
 	w := bufio.NewWriterSize(sc.c, 64<<10)
 	var buf []byte
 	var e enc
+	if !s.admit(sc) {
+		return
+	}
 	if !s.secure(sc) {
+		s.failed(sc, "tls handshake")
 		return
 	}
 	kind, p, err := s.readHello(sc, r)
@@ -365,6 +384,7 @@ func (s *Server) serveConn(sc *serverConn) {
 		sc.busy = true
 		s.mu.Unlock()
 		s.requests.Add(1)
+		sc.failedRequest = false
 		ok := kind == frameQuery && len(p) > 0 && s.handle(sc, r, w, &e, p[0], p[1:]) == nil
 		if ferr := w.Flush(); ferr != nil {
 			ok = false
@@ -373,7 +393,7 @@ func (s *Server) serveConn(sc *serverConn) {
 		sc.busy = false
 		stopping := s.stopping
 		s.mu.Unlock()
-		if !ok || stopping {
+		if !ok || stopping || sc.limited {
 			return
 		}
 	}
@@ -406,6 +426,7 @@ func (s *Server) hello(sc *serverConn, w *bufio.Writer, e *enc, p []byte) bool {
 	}
 	if err := s.authenticate(sc, token); err != nil {
 		s.o.Logf("refused %s: %v", sc.c.RemoteAddr(), err)
+		s.failed(sc, "authentication")
 		encodeError(e, err)
 		writeFrame(w, frameError, e.b)
 		w.Flush()
@@ -424,7 +445,7 @@ func (s *Server) handle(sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc
 	d := dec{b: p}
 	var err error
 	switch {
-	case op >= opGitList && op <= opAuditProve, op == opGitClonePack:
+	case op >= opGitList && op <= opAuditProve, op == opGitClonePack, op == opAuditWitnessed, op == opAuditCosign:
 		err = s.runGit(sc, r, w, e, op, &d)
 	case op >= opWalk && op <= opImportState:
 		err = s.runStates(sc, w, e, op, &d)

@@ -60,30 +60,19 @@ type TLSOptions struct {
 	// certificates must verify against; empty: clients authenticate with
 	// tokens only.
 	ClientCAFile string
+	// ClientCRLFile is a revocation list (PEM or DER) signed by a client
+	// CA: client certificates it lists are refused (see tlsreload.go).
+	ClientCRLFile string
 }
 
-// ServerTLSConfig builds the server's TLS configuration.
+// ServerTLSConfig builds the server's TLS configuration, with credentials
+// loaded once (NewTLSCredentials for reloadable ones).
 func ServerTLSConfig(o TLSOptions) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	c, err := NewTLSCredentials(o)
 	if err != nil {
-		return nil, fmt.Errorf("server: tls certificate: %w", err)
+		return nil, err
 	}
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: tlsSuites,
-		ClientAuth:   tls.NoClientCert,
-	}
-	if o.ClientCAFile != "" {
-		pool, err := loadPool(o.ClientCAFile)
-		if err != nil {
-			return nil, err
-		}
-		// A certificate, when given, must verify; a client without one may
-		// still authenticate with a token.
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
-	}
-	return cfg, nil
+	return c.Config(), nil
 }
 
 func loadPool(file string) (*x509.CertPool, error) {
@@ -189,6 +178,9 @@ type TLSClientOptions struct {
 	// MinVersion and MaxVersion override the TLS versions offered (tests);
 	// MinVersion defaults to TLS 1.2.
 	MinVersion, MaxVersion uint16
+	// LocalIP is the address to dial from (multi-homed hosts, tests);
+	// empty: the system's choice.
+	LocalIP string
 }
 
 // Environment variables TLSClientOptionsFromEnv reads.
@@ -257,7 +249,15 @@ func DialTLS(addr string, o TLSClientOptions) (*Client, error) {
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: o.Timeout}, Config: cfg}
+	nd := &net.Dialer{Timeout: o.Timeout}
+	if o.LocalIP != "" {
+		ip := net.ParseIP(o.LocalIP)
+		if ip == nil {
+			return nil, fmt.Errorf("server: local address %q is not an IP address", o.LocalIP)
+		}
+		nd.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	d := &tls.Dialer{NetDialer: nd, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", addr)

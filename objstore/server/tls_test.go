@@ -77,7 +77,10 @@ type tlsFixture struct {
 	j     *actors
 }
 
-func newTLSFixture(t *testing.T) *tlsFixture {
+func newTLSFixture(t *testing.T) *tlsFixture { return newTLSFixtureWith(t, Options{}) }
+
+// newTLSFixtureWith is newTLSFixture with o's FailureLimit and Logf.
+func newTLSFixtureWith(t *testing.T, o Options) *tlsFixture {
 	t.Helper()
 	certs, err := tlstest.Generate(t.TempDir(), "bob", "admin")
 	if err != nil {
@@ -90,7 +93,8 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 	}
 	auth := &protectMain{}
 	f := serveStore(t, t.TempDir(), s, Options{Authorizer: auth, Denied: auth.record,
-		Authenticator: tokenTable{"good-token": "carol", "eve-token": "eve"}, Build: "this"})
+		Authenticator: tokenTable{"good-token": "carol", "eve-token": "eve"}, Build: "this",
+		FailureLimit: o.FailureLimit, Logf: o.Logf})
 	cfg, err := ServerTLSConfig(TLSOptions{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CA})
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 	var closer io.Closer
 	open := func(url string) (helper.Remote, error) {
 		if strings.HasPrefix(url, "tls://") {
-			srv, err := connectTLS(url, gitDir)
+			srv, err := connectTLS(url, gitDir, stderr)
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/helper"
@@ -47,7 +48,7 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 	// A clone links the server's clone packs from the store directory
 	// when this user may (else they are streamed).
 	g.ClonePacks = filepath.Join(dir, clonepack.DirName)
-	if err := checkServedAuditLog(g, dir, gitDir); err != nil {
+	if err := checkServedAuditLog(g, dir, gitDir, stderr); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -62,7 +63,7 @@ func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
 // machine's store), and its audit log is checked against the checkpoint
 // this repository keeps for that URL, the verifier key pinned on first
 // contact.
-func connectTLS(url, gitDir string) (*served, error) {
+func connectTLS(url, gitDir string, stderr io.Writer) (*served, error) {
 	addr, err := server.ParseTLSURL(url)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func connectTLS(url, gitDir string) (*served, error) {
 		return nil, err
 	}
 	g := c.Git(false)
-	if err := checkServedAuditLog(g, url, gitDir); err != nil {
+	if err := checkServedAuditLog(g, url, gitDir, stderr); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -97,19 +98,31 @@ func HeliosExecutable() string { return server.Executable("helios") }
 // checkServedAuditLog is checkAuditLog through the server: the checkpoint
 // and the consistency proof come from the server, and are checked here
 // against the checkpoint this repository kept and the pinned key, so a
-// server is trusted no more than a store's files.
-func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
-	if gitDir == "" {
+// server is trusted no more than a store's files. Then, when this client
+// requires witnesses (audit.ClientWitnesses: $HELIOS_WITNESSES, or the
+// store's witness list pinned when first seen), the log must extend a
+// checkpoint a quorum of them cosigned recently.
+func checkServedAuditLog(g *server.GitRemote, dir, gitDir string, stderr io.Writer) error {
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	kept := "" // nowhere to keep checkpoints: only a witness list of our own applies
+	if gitDir != "" {
+		kept = audit.CheckpointPath(gitDir, dir)
+	} else if cw.List == "" {
 		return nil
 	}
-	kept := audit.CheckpointPath(gitDir, dir)
 	cp, vkey, err := g.AuditCheckpoint()
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if cp == nil {
-		if _, err := os.Stat(kept); err == nil {
+		if _, err := os.Stat(kept); kept != "" && err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
+		}
+		if cw.List != "" {
+			return fmt.Errorf("witnesses are required ($HELIOS_WITNESSES), but the store at %s keeps no audit log", dir)
 		}
 		return nil
 	}
@@ -120,8 +133,41 @@ func checkServedAuditLog(g *server.GitRemote, dir, gitDir string) error {
 			return fmt.Errorf("audit log: %w", err)
 		}
 	}
-	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
-		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	restore := func() error { return nil }
+	if kept != "" {
+		restore = audit.SnapshotKept(kept)
+		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(vkey), cp, g); err != nil {
+			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+		}
+	}
+	policy, cosigned, err := g.AuditWitnessed()
+	if err != nil {
+		if !cw.Required(kept) {
+			return nil // a server that predates witnesses, and none required
+		}
+		restore()
+		return fmt.Errorf("audit log: witnesses: %w", err)
+	}
+	if err := CheckWitnessed(cw, kept, vkey, policy, cp, cosigned, g, stderr); err != nil {
+		if rerr := restore(); rerr != nil {
+			fmt.Fprintf(stderr, "helios: %v\n", rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// CheckWitnessed applies the client's witness requirement (see
+// audit.ClientWitnesses) to a store whose latest checkpoint cp was just
+// accepted and kept at kept ("": nowhere to keep it; vkey is then the key
+// the store names); warnings go to stderr.
+func CheckWitnessed(cw audit.ClientWitnesses, kept, vkey, policy string, cp []byte, cosigned [][]byte, p audit.TreeProver, stderr io.Writer) error {
+	warn, err := cw.CheckStoreWitnessed(kept, vkey, policy, cp, cosigned, p, time.Now())
+	if warn != "" {
+		fmt.Fprintf(stderr, "helios: warning: %s\n", warn)
+	}
+	if err != nil {
+		return fmt.Errorf("the store's audit log is not witnessed as this repository requires: %w", err)
 	}
 	return nil
 }

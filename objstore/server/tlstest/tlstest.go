@@ -124,3 +124,87 @@ func makeCert(dir, name string, tmpl *x509.Certificate, parent *issuer) (*issuer
 	}
 	return &issuer{cert: cert, key: key}, nil
 }
+
+// CRL writes, as PEM to out, a revocation list signed by the CA that
+// Generate wrote into dir, revoking the certificates in the PEM files
+// revoke (none: an empty list). number is the CRL's number; later lists
+// need larger ones.
+func CRL(dir, out string, number int64, revoke ...string) error {
+	ca, err := readIssuer(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.RevocationList{
+		Number:     big.NewInt(number),
+		ThisUpdate: time.Now().Add(-time.Minute),
+		NextUpdate: time.Now().Add(24 * time.Hour),
+	}
+	for _, f := range revoke {
+		c, err := readCert(f)
+		if err != nil {
+			return err
+		}
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.cert, ca.key)
+	if err != nil {
+		return fmt.Errorf("tlstest: crl: %w", err)
+	}
+	return os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+}
+
+// ServerCert writes a new server certificate for localhost signed by a new
+// CA into dir (caName.pem, caName-server.pem, caName-server-key.pem): a
+// rotated certificate that only clients trusting the new CA accept.
+func ServerCert(dir, caName string) (ca, cert, key string, err error) {
+	iss, err := makeCert(dir, caName, &x509.Certificate{
+		Subject: pkix.Name{CommonName: caName}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}, nil)
+	if err != nil {
+		return "", "", "", err
+	}
+	if _, err := makeCert(dir, caName+"-server", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, iss); err != nil {
+		return "", "", "", err
+	}
+	return filepath.Join(dir, caName+".pem"), filepath.Join(dir, caName+"-server.pem"), filepath.Join(dir, caName+"-server-key.pem"), nil
+}
+
+func readCert(file string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("tlstest: no PEM in %s", file)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+func readIssuer(certFile, keyFile string) (*issuer, error) {
+	cert, err := readCert(certFile)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("tlstest: no PEM in %s", keyFile)
+	}
+	key, err := x509.ParseECPrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return &issuer{cert: cert, key: key}, nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/cmd/internal/remotehelper"
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/storeremote"
@@ -32,7 +33,7 @@ func Open(dir, gitDir string, stderr io.Writer) (helper.Remote, io.Closer, error
 		if err != nil {
 			return nil, err
 		}
-		if err := checkAuditLog(s, dir, gitDir); err != nil {
+		if err := checkAuditLog(s, dir, gitDir, stderr); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -57,12 +58,19 @@ func OpenStore(dir string, write bool, stderr io.Writer) (*objstore.Store, error
 // consistency proof against both signed roots: a store whose history was
 // rewritten, rolled back or forked is refused, even by someone who holds
 // the store's signing key (see package audit). The verifier key is pinned
-// on first contact.
-func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
-	if gitDir == "" {
-		return nil // not run by git (tests of the protocol alone)
+// on first contact. Witnesses, when this client requires them, as
+// remotehelper.CheckWitnessed says.
+func checkAuditLog(s *objstore.Store, dir, gitDir string, stderr io.Writer) error {
+	cw, err := audit.WitnessesFromEnv(os.Getenv)
+	if err != nil {
+		return err
 	}
-	kept := audit.CheckpointPath(gitDir, dir)
+	kept := "" // not run by git (tests of the protocol alone, ls-remote outside a repository)
+	if gitDir != "" {
+		kept = audit.CheckpointPath(gitDir, dir)
+	} else if cw.List == "" {
+		return nil
+	}
 	log, err := storeaudit.OpenLog(s.KV(), nil)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -72,8 +80,11 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if cp == nil {
-		if _, err := os.Stat(kept); err == nil {
+		if _, err := os.Stat(kept); kept != "" && err == nil {
 			return fmt.Errorf("the store at %s had an audit log when this repository last saw it, and has none now: refusing it", dir)
+		}
+		if cw.List != "" {
+			return fmt.Errorf("witnesses are required ($HELIOS_WITNESSES), but the store at %s keeps no audit log", dir)
 		}
 		return nil // a store made with --no-audit, never audited
 	}
@@ -81,8 +92,26 @@ func checkAuditLog(s *objstore.Store, dir, gitDir string) error {
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
-		return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+	restore := func() error { return nil }
+	if kept != "" {
+		restore = audit.SnapshotKept(kept)
+		if _, err := audit.CheckConsistency(kept, strings.TrimSpace(string(vkey)), cp, log); err != nil {
+			return fmt.Errorf("the store's audit log does not extend the checkpoint this repository kept (%s): %w", kept, err)
+		}
+	}
+	policy, err := storeaudit.LoadWitnessPolicy(s.KV())
+	if err != nil {
+		return err
+	}
+	cosigned, err := storeaudit.Cosigned(s.KV())
+	if err != nil {
+		return err
+	}
+	if err := remotehelper.CheckWitnessed(cw, kept, string(vkey), policy, cp, cosigned, log, stderr); err != nil {
+		if rerr := restore(); rerr != nil {
+			fmt.Fprintf(stderr, "helios: %v\n", rerr)
+		}
+		return err
 	}
 	return nil
 }
