@@ -114,7 +114,7 @@ func TestCrashDuringCommits(t *testing.T) {
 
 func crashRounds(t *testing.T, tier bool) {
 	dir := t.TempDir()
-	rounds := 12
+	rounds := 30
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	acked := map[string]objstore.ID{} // ref → last acknowledged state
 	for r := 0; r < rounds; r++ {
