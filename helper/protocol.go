@@ -2,6 +2,7 @@ package helper
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,24 +89,26 @@ func (s *session) close() {
 // readLine reads one command line without its newline. eof is set at a
 // clean end of input.
 func (s *session) readLine() (string, bool, error) {
+	// Not bufio.Reader.ReadLine: it drops a CR before the LF, and a
+	// CR must be refused, not ignored.
 	var buf []byte
 	for {
-		chunk, isPrefix, err := s.in.ReadLine()
-		if err == io.EOF && len(buf) == 0 {
+		chunk, err := s.in.ReadSlice('\n')
+		if err == io.EOF && len(buf) == 0 && len(chunk) == 0 {
 			return "", true, nil
 		}
-		if err != nil {
+		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
 			return "", false, fmt.Errorf("helper: read from git: %w", err)
 		}
 		buf = append(buf, chunk...)
-		if len(buf) > MaxLineLength {
+		if len(bytes.TrimSuffix(buf, []byte("\n"))) > MaxLineLength {
 			return "", false, fmt.Errorf("helper: command line longer than %d bytes", MaxLineLength)
 		}
-		if !isPrefix {
-			break
+		if err != bufio.ErrBufferFull {
+			break // a whole line, or the last one without its LF
 		}
 	}
-	line := string(buf)
+	line := string(bytes.TrimSuffix(buf, []byte("\n")))
 	if strings.ContainsAny(line, "\x00\r") {
 		return "", false, fmt.Errorf("helper: command line with NUL or CR: %q", line)
 	}
@@ -113,17 +116,17 @@ func (s *session) readLine() (string, bool, error) {
 }
 
 func (s *session) dispatch(ctx context.Context, line string) error {
-	cmd, arg, _ := strings.Cut(line, " ")
+	cmd, arg, hasArg := strings.Cut(line, " ")
 	switch cmd {
 	case "capabilities":
-		if arg != "" {
+		if hasArg {
 			break
 		}
 		return s.capabilities()
 	case "option":
 		return s.option(arg)
 	case "list":
-		if arg != "" && arg != "for-push" {
+		if hasArg && arg != "for-push" {
 			break
 		}
 		return s.list(ctx, arg == "for-push")

@@ -217,6 +217,11 @@ func applyTreeDelta(base []Entry, rest []byte) ([]Entry, error) {
 		if i > 0 && name <= prev {
 			return nil, fmt.Errorf("%w: delta names out of order", ErrBadTree)
 		}
+		// The names a full tree may hold (DecodeTree): a delta must not
+		// add an empty name, "..", or one with '/' or NUL.
+		if err := ValidName(name); err != nil {
+			return nil, fmt.Errorf("%w: delta: %w", ErrBadTree, err)
+		}
 		prev = name
 		if code == 0 {
 			removed[name] = true

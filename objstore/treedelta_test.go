@@ -262,11 +262,17 @@ func FuzzApplyTreeDelta(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever applies is sorted; the store then checks it against the
-		// tree's ID.
+		// Whatever applies is sorted and holds only valid names (a
+		// crasher in testdata had "" and "\x00"); the store then checks
+		// it against the tree's ID.
+		for _, e := range es {
+			if err := ValidName(e.Name); err != nil {
+				t.Fatalf("delta result with a bad name: %v", err)
+			}
+		}
 		for i := 1; i < len(es); i++ {
 			if !entryLessNames(es[i-1].Name, es[i-1].Mode.IsDir(), es[i].Name, es[i].Mode.IsDir()) && es[i-1].Name != es[i].Name {
-				t.Fatalf("unsorted result %v", es)
+				t.Fatalf("unsorted result %q", es)
 			}
 		}
 	})

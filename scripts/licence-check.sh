@@ -12,7 +12,10 @@
 #
 # C libraries linked through cgo (librocksdb: GPLv2 or Apache-2.0, we take
 # Apache-2.0; liburing: MIT or LGPL, we take MIT; lz4, zstd, snappy, zlib,
-# bzip2) are not Go modules and are not seen here.
+# bzip2, gflags, the GCC runtime, glibc) are not Go modules: at the end
+# this script runs scripts/c-libs-check.sh, which requires every shared
+# library of the full build to be on the written allowlist
+# scripts/c-libraries.allow. SKIP_C_LIBS=1 checks the Go modules alone.
 #
 # Usage: scripts/licence-check.sh            (exit 1 on a forbidden or missing licence)
 set -euo pipefail
@@ -69,3 +72,6 @@ if [ "$fail" -ne 0 ]; then
 	exit 1
 fi
 echo "licence-check: ok (no AGPL, GPL, LGPL, SSPL or BUSL)"
+if [ "${SKIP_C_LIBS:-}" != 1 ]; then
+	bash scripts/c-libs-check.sh
+fi

@@ -88,7 +88,17 @@ func DecodeCommit(f Format, data []byte) (*CommitObject, error) {
 		return nil, err
 	}
 	c := &CommitObject{Raw: data, Headers: hs, Message: msg}
-	for _, h := range hs {
+	// The parents are the parent lines right after the first line, the
+	// tree, as in git (commit.c parse_commit_buffer); a later "parent"
+	// header is an unknown header, which fsck allows and git ignores.
+	parentsEnd := 0
+	if len(hs) > 0 && hs[0].Key == "tree" {
+		parentsEnd = 1
+		for parentsEnd < len(hs) && hs[parentsEnd].Key == "parent" {
+			parentsEnd++
+		}
+	}
+	for i, h := range hs {
 		switch h.Key {
 		case "tree":
 			if c.Tree.Valid() {
@@ -98,6 +108,9 @@ func DecodeCommit(f Format, data []byte) (*CommitObject, error) {
 				return nil, fmt.Errorf("%w: tree: %w", ErrMalformedObject, err)
 			}
 		case "parent":
+			if i >= parentsEnd {
+				continue
+			}
 			p, err := ParseOIDFormat(f, h.Value)
 			if err != nil {
 				return nil, fmt.Errorf("%w: parent: %w", ErrMalformedObject, err)

@@ -454,3 +454,23 @@ func TestHashObjectMatchesGit(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitLateParentHeader: only the parent lines right after the tree
+// are parents (git's parse_commit_buffer); a later "parent" header passes
+// fsck as an unknown header and must neither fail the decoder nor add a
+// parent. Found by FuzzCommit.
+func TestCommitLateParentHeader(t *testing.T) {
+	for _, late := range []string{"parent xyz\n", "parent 3333333333333333333333333333333333333333\n"} {
+		raw := strings.Replace(signedCommit, "encoding", late+"encoding", 1)
+		if err := CheckCommit(SHA1, OID{}, []byte(raw)); err != nil {
+			t.Fatalf("fsck of %q: %v", late, err)
+		}
+		c, err := DecodeCommit(SHA1, []byte(raw))
+		if err != nil {
+			t.Fatalf("decode with %q: %v", late, err)
+		}
+		if len(c.Parents) != 2 {
+			t.Errorf("with %q: got %d parents, want 2", late, len(c.Parents))
+		}
+	}
+}

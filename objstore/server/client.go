@@ -249,7 +249,7 @@ func (c *Client) Log(start objstore.ID, n int) ([]objstore.ID, []*objstore.State
 	var sts []*objstore.State
 	err := c.call(opLog, func(e *enc) { e.id(start); e.u(uint64(max(n, 0))) }, nil, func(d *dec) {
 		k := d.n()
-		for range k {
+		for i := 0; i < k && d.err == nil; i++ {
 			ids = append(ids, d.id())
 			sts = append(sts, d.state())
 		}
@@ -328,7 +328,7 @@ func (c *Client) Stats() (map[string]int64, error) {
 	m := map[string]int64{}
 	err := c.call(opStats, nil, nil, func(d *dec) {
 		n := d.n()
-		for range n {
+		for i := 0; i < n && d.err == nil; i++ {
 			k := d.str()
 			m[k] = d.i()
 		}

@@ -340,9 +340,9 @@ func (sw streamWriter) Write(p []byte) (int, error) {
 }
 
 func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w *bufio.Writer, e *enc, d *dec) error {
-	n := d.n()
+	n := d.count(1 + 1 + 1 + 1 + 1) // name, old, new, force, lease
 	updates := make([]helper.RefUpdate, 0, n)
-	for range n {
+	for i := 0; i < n && d.err == nil; i++ {
 		updates = append(updates, helper.RefUpdate{Name: d.str(), Old: d.oid(), New: d.oid(), Force: d.flag(), Lease: d.flag()})
 	}
 	opts := helper.PushOptions{Atomic: d.flag(), DryRun: d.flag()}
@@ -733,8 +733,9 @@ func readObject(r *bufio.Reader) (gitobj.Object, error) {
 	if size > maxGitObject {
 		return gitobj.Object{}, fmt.Errorf("%w: object %s of %d bytes is above the limit of %d", ErrProtocol, id, size, maxGitObject)
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
+	// Grown as the bytes arrive: a header alone does not buy maxGitObject.
+	data, err := readPayload(r, []byte{}, int(size))
+	if err != nil {
 		return gitobj.Object{}, truncated(err)
 	}
 	return gitobj.Object{Type: gitobj.Type(t), OID: id, Data: data}, nil
@@ -761,11 +762,17 @@ func (d *dec) oid() gitobj.OID {
 	return id
 }
 
+// oids reads a list of object ids, none of them empty (each takes 1+20
+// bytes at least).
 func (d *dec) oids() []gitobj.OID {
-	n := d.n()
+	n := d.count(1 + 20)
 	ids := make([]gitobj.OID, 0, n)
-	for range n {
-		ids = append(ids, d.oid())
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.oid()
+		if !id.Valid() {
+			d.fail("object id")
+		}
+		ids = append(ids, id)
 	}
 	return ids
 }
@@ -797,7 +804,7 @@ func (e *enc) pushResults(results []error) {
 func (d *dec) pushResults() []error {
 	n := d.n()
 	results := make([]error, n)
-	for i := range n {
+	for i := 0; i < n && d.err == nil; i++ {
 		switch d.byte1() {
 		case pushOK:
 		case pushRejection:
@@ -812,7 +819,7 @@ func (d *dec) pushResults() []error {
 }
 
 func decodeTreeProof(d *dec) tlog.TreeProof {
-	n := d.n()
+	n := d.count(len(tlog.Hash{}))
 	proof := make(tlog.TreeProof, 0, n)
 	for range n {
 		var h tlog.Hash

@@ -46,8 +46,8 @@ func (g *GitRemote) List(ctx context.Context, forPush bool) ([]helper.Ref, error
 	var refs []helper.Ref
 	err := g.c.call(opGitList, func(e *enc) { e.flag(forPush) }, nil, func(d *dec) {
 		n := d.n()
-		refs = make([]helper.Ref, 0, n)
-		for range n {
+		refs = make([]helper.Ref, 0, hint(n))
+		for i := 0; i < n && d.err == nil; i++ {
 			refs = append(refs, helper.Ref{Name: d.str(), OID: d.oid(), Symref: d.str(), Peeled: d.oid()})
 		}
 	})

@@ -671,9 +671,9 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		return nil
 	case opUpdateRefs:
 		durable := d.flag()
-		n := d.n()
+		n := d.count(1 + 32 + 32 + 1)
 		ups := make([]objstore.RefUpdate, 0, n)
-		for range n {
+		for i := 0; i < n && d.err == nil; i++ {
 			ups = append(ups, objstore.RefUpdate{Name: d.str(), Old: d.id(), New: d.id(), IgnoreOld: d.flag()})
 		}
 		if err := d.done(); err != nil {

@@ -94,8 +94,13 @@ func (s *Server) drop(sc *serverConn, hs []uint64) {
 
 func (d *dec) handles() []uint64 {
 	n := d.n()
+	if n > maxPending {
+		// More than a connection can hold: malformed.
+		d.fail("handles")
+		return nil
+	}
 	var out []uint64
-	for range n {
+	for i := 0; i < n && d.err == nil; i++ {
 		out = append(out, d.u())
 	}
 	return out
@@ -110,8 +115,8 @@ func (e *enc) handles(hs []uint64) {
 
 func (d *dec) files() map[string][]byte {
 	n := d.n()
-	m := make(map[string][]byte, n)
-	for range n {
+	m := make(map[string][]byte, hint(n))
+	for i := 0; i < n && d.err == nil; i++ {
 		p := d.str()
 		m[p] = d.bytes()
 	}
@@ -256,14 +261,14 @@ func (s *Server) runStates(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *
 		e.id(id)
 		return nil
 	case opImportState:
-		n := d.n()
+		n := d.count(1 + 1 + 1) // path, mode, data
 		type file struct {
 			path string
 			mode objstore.Mode
 			data []byte
 		}
 		fs := make([]file, 0, n)
-		for range n {
+		for i := 0; i < n && d.err == nil; i++ {
 			fs = append(fs, file{path: d.str(), mode: objstore.Mode(d.u()), data: d.bytes()})
 		}
 		message, author := d.str(), d.sig()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/helios-vcs/helios/nvme"
@@ -58,18 +59,37 @@ func readFrame(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 	if n == 0 || n-1 > maxFrame {
 		return 0, nil, fmt.Errorf("%w: frame length %d", ErrProtocol, n)
 	}
-	n--
-	if uint32(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readPayload(r, buf, int(n-1))
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, nil, err
 	}
 	return h[4], buf, nil
+}
+
+// readPayload reads n bytes into buf. Beyond buf's capacity the payload
+// grows as its bytes arrive (doubling from dataChunk), so that a 5-byte
+// header announcing maxFrame bytes and then nothing costs the server
+// dataChunk bytes, not maxFrame.
+func readPayload(r io.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) >= n {
+		buf = buf[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		step := min(n-len(buf), max(len(buf), dataChunk))
+		buf = slices.Grow(buf, step)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+step])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // enc builds a payload: unsigned varints, length-prefixed strings and
@@ -166,6 +186,25 @@ func (d *dec) n() int {
 	return int(v)
 }
 
+// count reads the number of elements of a list whose elements each take
+// at least size bytes of the payload: a count the rest of the payload
+// cannot hold fails, so that a caller may make a slice of that many
+// without a hostile count making it allocate more than a small multiple
+// of what was sent.
+func (d *dec) count(size int) int {
+	v := d.u()
+	if v > uint64(len(d.b)/size) {
+		d.fail("count")
+		return 0
+	}
+	return int(v)
+}
+
+// hint bounds the capacity made for n elements of a map or of a list
+// whose elements are much bigger in memory than their smallest encoding
+// (the rest is grown as elements decode).
+func hint(n int) int { return min(n, 1024) }
+
 func (d *dec) raw(n int) []byte {
 	if n < 0 || n > len(d.b) {
 		d.fail("length")
@@ -210,6 +249,10 @@ func (d *dec) time() time.Time {
 	return t.In(time.FixedZone("", int(off)))
 }
 
+// entrySize is the smallest encoding of an entry: an empty name, a
+// one-byte mode and an ID.
+const entrySize = 1 + 1 + 32
+
 func (d *dec) entry() objstore.Entry {
 	return objstore.Entry{Name: d.str(), Mode: objstore.Mode(d.u()), ID: d.id()}
 }
@@ -223,7 +266,7 @@ func (d *dec) sig() objstore.Signature {
 }
 
 func (d *dec) ids() []objstore.ID {
-	n := d.n()
+	n := d.count(32)
 	if n == 0 {
 		return nil
 	}
@@ -236,8 +279,8 @@ func (d *dec) ids() []objstore.ID {
 
 func (d *dec) counts() map[string]int {
 	n := d.n()
-	m := make(map[string]int, n)
-	for range n {
+	m := make(map[string]int, hint(n))
+	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str()
 		m[k] = int(d.i())
 	}
@@ -277,7 +320,7 @@ func (e *enc) changes(cs []objstore.Change) {
 }
 
 func (d *dec) changes() []objstore.Change {
-	n := d.n()
+	n := d.count(1 + 1 + 2*entrySize)
 	if n == 0 {
 		return nil
 	}
@@ -296,7 +339,7 @@ func (e *enc) entries(es []objstore.Entry) {
 }
 
 func (d *dec) entries() []objstore.Entry {
-	n := d.n()
+	n := d.count(entrySize)
 	out := make([]objstore.Entry, 0, n)
 	for range n {
 		out = append(out, d.entry())
@@ -314,7 +357,7 @@ func (e *enc) refs(rs []objstore.Ref) {
 }
 
 func (d *dec) refs() []objstore.Ref {
-	n := d.n()
+	n := d.count(1 + 32 + 1)
 	out := make([]objstore.Ref, 0, n)
 	for range n {
 		out = append(out, objstore.Ref{Name: d.str(), ID: d.id(), Target: d.str()})
@@ -352,7 +395,7 @@ func (e *enc) fsckReport(r *objstore.FsckReport) {
 func (d *dec) fsckReport() *objstore.FsckReport {
 	r := &objstore.FsckReport{Refs: int(d.u()), Reachable: d.counts(), Unreferenced: d.counts()}
 	n := d.n()
-	for range n {
+	for i := 0; i < n && d.err == nil; i++ {
 		r.Problems = append(r.Problems, objstore.Problem{Kind: objstore.Kind(d.byte1()), ID: d.id(), Ref: d.str(), Path: d.str(), Err: d.str()})
 	}
 	return r
