@@ -332,3 +332,35 @@ func TestE2EMalformedInput(t *testing.T) {
 		t.Fatalf("got %v %q", err, out)
 	}
 }
+
+// TestE2EChecksLeftToACheckingRemote: the helper checks what it pushes
+// (git fsck --strict rules) unless the remote says it checks every object
+// itself (helper.CheckingRemote, as helios serve does); then the objects
+// are not checked twice, and this fake remote, which checks nothing, takes
+// a tree the helper would have refused.
+func TestE2EChecksLeftToACheckingRemote(t *testing.T) {
+	e := newE2E(t)
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	writeFile(t, filepath.Join(src, "f"), "x\n")
+	e.git(src, "add", ".")
+	e.git(src, "commit", "-q", "-m", "one")
+	blob := e.git(src, "rev-parse", "HEAD:f")
+	cmd := exec.Command("git", "mktree")
+	cmd.Dir, cmd.Env = src, e.env
+	cmd.Stdin = strings.NewReader("100644 blob " + blob + "\t.GIT\n")
+	tree, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := e.git(src, "commit-tree", "-m", "evil", strings.TrimSpace(string(tree)))
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	if out := e.gitFail(src, "push", "origin", commit+":refs/heads/evil"); !strings.Contains(out, "hasDotgit") {
+		t.Fatalf("the helper let a .GIT tree through: %s", out)
+	}
+	e.env = append(e.env, "HELIOS_TEST_REMOTE_CHECKS=1")
+	e.git(src, "push", "origin", commit+":refs/heads/evil")
+	if got := e.storeRefs()["refs/heads/evil"]; got != commit {
+		t.Fatalf("with a remote that checks for itself, evil is %q, want %s", got, commit)
+	}
+}

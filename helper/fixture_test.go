@@ -20,11 +20,23 @@ import (
 // HELIOS_TEST_HELPER=1, wired to a directory-backed fakeremote.
 func TestMain(m *testing.M) {
 	if os.Getenv("HELIOS_TEST_HELPER") == "1" {
-		open := func(url string) (helper.Remote, error) { return fakeremote.Open(url) }
+		open := func(url string) (helper.Remote, error) {
+			r, err := fakeremote.Open(url)
+			if err != nil || os.Getenv("HELIOS_TEST_REMOTE_CHECKS") != "1" {
+				return r, err
+			}
+			return checkingRemote{r}, nil
+		}
 		os.Exit(helper.Main(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr, open))
 	}
 	os.Exit(m.Run())
 }
+
+// checkingRemote says it checks pushed objects itself (as helios serve
+// does), so the helper leaves them unchecked; this fake checks nothing.
+type checkingRemote struct{ helper.Remote }
+
+func (checkingRemote) ChecksPushedObjects() bool { return true }
 
 // gitEnv is a deterministic, isolated git environment.
 func gitEnv(home string) []string {

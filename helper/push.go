@@ -255,6 +255,9 @@ func (s *session) checkUpdate(ctx context.Context, u RefUpdate) (forced bool, er
 func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, error) {
 	opts := PushOptions{Atomic: s.atomic, DryRun: s.dryRun}
 	objs := &localObjects{s: s}
+	if c, ok := s.cfg.Remote.(CheckingRemote); ok && c.ChecksPushedObjects() {
+		objs.unchecked = true
+	}
 	if !s.dryRun {
 		for _, u := range todo {
 			if !u.New.IsZero() {
@@ -291,6 +294,9 @@ type localObjects struct {
 
 	checker ObjectChecker
 	recheck []gitobj.OID // blobs named .gitmodules or .gitattributes after they were passed
+	// unchecked: the remote checks every object itself (CheckingRemote),
+	// so they are not checked twice.
+	unchecked bool
 }
 
 var _ PushObjectStreamer = (*localObjects)(nil)
@@ -396,6 +402,10 @@ func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, 
 
 // check verifies one object on its way to the remote.
 func (o *localObjects) check(obj gitobj.Object) error {
+	if o.unchecked {
+		o.progress()
+		return nil
+	}
 	again, err := o.checker.Check(obj)
 	if err != nil {
 		var fe *gitobj.FsckError
@@ -405,11 +415,15 @@ func (o *localObjects) check(obj gitobj.Object) error {
 		return fmt.Errorf("helper: local object: %w", err)
 	}
 	o.recheck = append(o.recheck, again...)
+	o.progress()
+	return nil
+}
+
+func (o *localObjects) progress() {
 	o.n++
 	if o.s.progress && o.s.verbosity >= 1 && o.n%1000 == 0 {
 		fmt.Fprintf(o.s.cfg.Err, "\rhelios: writing objects: %d", o.n)
 	}
-	return nil
 }
 
 // checkLate checks the blobs passed before the tree that names them

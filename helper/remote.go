@@ -139,6 +139,14 @@ const (
 	AtomicFailed Rejection = "atomic push failed"
 )
 
+// CheckingRemote is a Remote that checks every pushed object itself (its
+// id, and the rules of git fsck --strict, with the same ObjectChecker)
+// before it stores any: helios serve does, since it cannot trust its
+// clients. The helper then does not check them twice.
+type CheckingRemote interface {
+	ChecksPushedObjects() bool
+}
+
 // VerifyingRemote is a Remote that checks every object it serves against
 // a cryptographic ID of its own before handing it out, so that Fetch need
 // not re-check git ids with the (slower) collision-detecting SHA-1.

@@ -18,6 +18,7 @@ var (
 	_ helper.Remote          = (*GitRemote)(nil)
 	_ helper.VerifyingRemote = (*GitRemote)(nil)
 	_ helper.ClonePacker     = (*GitRemote)(nil)
+	_ helper.CheckingRemote  = (*GitRemote)(nil)
 )
 
 // GitRemote is git-remote-helios's helper.Remote through a store's server:
@@ -37,6 +38,10 @@ type GitRemote struct {
 
 // Git returns the git remote of c's store.
 func (c *Client) Git(trusted bool) *GitRemote { return &GitRemote{c: c, Trusted: trusted} }
+
+// ChecksPushedObjects implements helper.CheckingRemote: the server checks
+// every pushed object (streamedObjects.Read).
+func (g *GitRemote) ChecksPushedObjects() bool { return true }
 
 // VerifiesObjects implements helper.VerifyingRemote.
 func (g *GitRemote) VerifiesObjects() bool { return g.Trusted }
