@@ -127,6 +127,11 @@ func (s *Server) authenticate(sc *serverConn, token string) error {
 // the value it was judged against, so that what was authorized is what
 // happens (a race then fails cleanly with a ref conflict).
 func (s *Server) authorizeRefUpdates(sc *serverConn, op byte, ups []objstore.RefUpdate) error {
+	if len(ups) == 0 {
+		// Nothing to judge per ref, but the request itself (a durable one
+		// syncs the log) is still only for peers that may make it.
+		return s.authorize(sc, op, "")
+	}
 	for i := range ups {
 		u := &ups[i]
 		if err := s.authorize(sc, op, u.Name); err != nil {

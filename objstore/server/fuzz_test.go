@@ -142,17 +142,16 @@ func FuzzRequest(f *testing.F) {
 	f.Add(query(200, nil))
 	f.Add(append(query(opStatus, nil), query(opWalk, func(e *enc) { e.id(objstore.ID{}) })...))
 
-	f.Fuzz(func(t *testing.T, in []byte) {
+	// serve runs the requests in in, as a connection would, and says how
+	// many bytes the process allocated meanwhile.
+	serve := func(t *testing.T, in []byte) (out bytes.Buffer, ops []byte, herr error, allocs uint64) {
 		before := allocated()
 		sc := &serverConn{peer: Peer{UID: 1, PID: 1, Via: ViaUnix}}
 		defer srv.dropPending(sc)
 		r := bufio.NewReaderSize(bytes.NewReader(in), 16)
-		var out bytes.Buffer
 		w := bufio.NewWriter(&out)
 		var e enc
 		var buf []byte
-		var ops []byte
-		var herr error
 		for {
 			kind, p, err := readFrame(r, buf)
 			if err != nil || kind != frameQuery || len(p) == 0 {
@@ -168,8 +167,17 @@ func FuzzRequest(f *testing.F) {
 				break
 			}
 		}
-		if got, budget := allocated()-before, allocBudget(in); got > budget {
-			t.Fatalf("%d requests allocated %d bytes for %d bytes of input (budget %d)", len(ops), got, len(in), budget)
+		return out, ops, herr, allocated() - before
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, ops, herr, got := serve(t, in)
+		// The count is the whole process's: while fuzzing, the engine's
+		// own goroutines allocate beside the request. An input is refused
+		// only if it goes over the budget twice running.
+		if budget := allocBudget(in); got > budget {
+			if _, _, _, again := serve(t, in); again > budget {
+				t.Fatalf("%d requests allocated %d and %d bytes for %d bytes of input (budget %d)", len(ops), got, again, len(in), budget)
+			}
 		}
 		ar := bufio.NewReader(&out)
 		for i, op := range ops {
