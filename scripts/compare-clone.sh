@@ -24,7 +24,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'helios serve --stop --store "$work/store" >/dev/null 2>&1; rm -rf "$work"' EXIT
 bin=$work/bin
 (cd "$root" && CGO_ENABLED=0 go build -tags thin -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
 export PATH=$bin:$PATH
