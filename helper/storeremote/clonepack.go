@@ -2,7 +2,9 @@ package storeremote
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/clonepack"
@@ -20,6 +22,11 @@ func (r *Remote) InstallClonePack(ctx context.Context, wants []gitobj.OID, packD
 		return nil, err
 	}
 	if err := p.Install(packDir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Evicted by another process's build since it was chosen:
+			// the objects are sent one by one instead.
+			return nil, nil
+		}
 		return nil, err
 	}
 	return &helper.InstalledPack{Tips: p.Tips, Wanted: p.Wanted}, nil
