@@ -37,6 +37,22 @@ func auditJournal(storeDir string, kv objstore.KV) (*storeaudit.Journal, error) 
 	return storedir.Journal(storeDir, kv)
 }
 
+// journalled opens the store for writing in this process, with its audit
+// journal, for fn to make a change the log records (a policy or witness
+// list set without a server).
+func journalled(store string, stderr io.Writer, fn func(*objstore.Store, *storeaudit.Journal) error) error {
+	s, err := openExclusive(store, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	j, err := auditJournal(store, s.KV())
+	if err != nil {
+		return err
+	}
+	return fn(s, j)
+}
+
 // verifierFor parses the --key flag, or the store's verifier key file.
 func verifierFor(storeDir, key string) (note.Verifier, error) {
 	if key == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/objstore"
 	"github.com/urfave/cli/v2"
 )
 
@@ -73,16 +74,10 @@ func runPolicySet(store, file string, quiet bool, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
-	s, err := openExclusive(store, false, stderr)
+	err = journalled(store, stderr, func(s *objstore.Store, j *storeaudit.Journal) error {
+		return j.SetPolicy(s, localActor(), p)
+	})
 	if err != nil {
-		return err
-	}
-	defer s.Close()
-	j, err := auditJournal(store, s.KV())
-	if err != nil {
-		return err
-	}
-	if err := j.SetPolicy(s, localActor(), p); err != nil {
 		return err
 	}
 	if !quiet {

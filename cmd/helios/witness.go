@@ -16,6 +16,7 @@ import (
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/serveauth"
 	"github.com/helios-vcs/helios/audit/storeaudit"
+	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -183,16 +184,10 @@ func runWitnessSet(store string, quiet bool, stdout, stderr io.Writer, change fu
 		say(" through the store's server")
 		return nil
 	}
-	s, err := openExclusive(store, false, stderr)
+	err = journalled(store, stderr, func(s *objstore.Store, j *storeaudit.Journal) error {
+		return j.SetWitnessPolicy(s, localActor(), next)
+	})
 	if err != nil {
-		return err
-	}
-	defer s.Close()
-	j, err := auditJournal(store, s.KV())
-	if err != nil {
-		return err
-	}
-	if err := j.SetWitnessPolicy(s, localActor(), next); err != nil {
 		return err
 	}
 	say("")
