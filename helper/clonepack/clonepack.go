@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
@@ -95,7 +96,8 @@ func (p *Pack) PackPath() string  { return filepath.Join(p.dir, "pack-"+p.Name+"
 func (p *Pack) IndexPath() string { return filepath.Join(p.dir, "pack-"+p.Name+".idx") }
 func (p *Pack) tipsPath() string  { return filepath.Join(p.dir, "pack-"+p.Name+".tips") }
 
-// Find returns the newest pack for which covered(tips) says yes, or nil.
+// Find returns the most recently used pack for which covered(tips) says
+// yes, or nil, and marks it used (eviction takes the least recently used).
 // A pack whose files are unreadable is skipped.
 func (c *Cache) Find(covered func(tips []gitobj.OID) (bool, error)) (*Pack, error) {
 	packs, err := c.list()
@@ -108,13 +110,15 @@ func (c *Cache) Find(covered func(tips []gitobj.OID) (bool, error)) (*Pack, erro
 			return nil, err
 		}
 		if ok {
+			now := time.Now()
+			os.Chtimes(p.tipsPath(), now, now) // best effort: only the order of eviction
 			return p, nil
 		}
 	}
 	return nil, nil
 }
 
-// list reads the cache's packs, newest first.
+// list reads the cache's packs, most recently used (or made) first.
 func (c *Cache) list() ([]*Pack, error) {
 	names, err := filepath.Glob(filepath.Join(c.dir, "pack-*.tips"))
 	if err != nil {

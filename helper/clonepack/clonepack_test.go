@@ -75,6 +75,17 @@ func TestBuildFindEvictClear(t *testing.T) {
 	if _, err := c.Find(func([]gitobj.OID) (bool, error) { return false, errors.New("boom") }); err == nil {
 		t.Fatal("Find hid the covered func's error")
 	}
+	// Used, the older pack outlives a newer one at the next eviction.
+	o := blob(t, "content 3")
+	if _, err := c.Build(context.Background(), []gitobj.OID{o.OID}, writer(o)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(built[1].PackPath()); err != nil {
+		t.Fatalf("the pack just used was evicted: %v", err)
+	}
+	if _, err := os.Stat(built[2].PackPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the least recently used pack was kept: %v", err)
+	}
 	if err := c.Clear(); err != nil {
 		t.Fatal(err)
 	}
