@@ -60,3 +60,50 @@ func testPolicyRefusesPerRef(t *testing.T, e *e2e) {
 		t.Errorf("ls-remote shows refs the policy hides, or hides readable ones:\n%s", ls)
 	}
 }
+
+func TestAuditorCannotPush(t *testing.T) { eachMode(t, testAuditorCannotPush) }
+
+// testAuditorCannotPush: a user whose role is auditor is refused every
+// write through the real git, even under a rule that allows everyone to
+// write, and can still read.
+func testAuditorCannotPush(t *testing.T, e *e2e) {
+	me := storedir.LocalActor()
+	src := filepath.Join(e.home, "src")
+	e.git(e.home, "init", "-q", "-b", "main", src)
+	first := e.commit(src, "one", map[string]string{"f": "1\n"})
+	e.git(src, "remote", "add", "origin", "helios::"+e.store)
+	e.push(src, "-q", "origin", "main")
+
+	pol, err := audit.ParsePolicy("role maintainer nobody-else\nrole auditor " + me + "\nallow RWFD refs/** *\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := storedir.Open(e.store, storedir.Options{Write: true, StopServer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := storedir.Journal(e.store, s.KV())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetPolicy(s, me, pol); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	e.commit(src, "two", map[string]string{"f": "2\n"})
+	orphan := e.git(src, "commit-tree", "-m", "orphan", "HEAD^{tree}")
+	for _, args := range [][]string{{"main"}, {"main:refs/heads/other"}, {"-f", orphan + ":refs/heads/main"}, {":main"}} {
+		out, err := e.run(src, nil, "", append([]string{"push", "origin"}, args...)...)
+		if err == nil || !strings.Contains(out, "[remote rejected]") || !strings.Contains(out, "auditor") {
+			t.Fatalf("auditor's push %v: %v\n%s", args, err, out)
+		}
+	}
+	refs := e.storeRefs()
+	if refs["refs/heads/main"] != first || len(refs) != 1 {
+		t.Fatalf("store refs after the auditor's pushes: %v, want main at %s only", refs, first)
+	}
+	if ls := e.git(src, "ls-remote", "origin"); !strings.Contains(ls, first) {
+		t.Fatalf("the auditor cannot read:\n%s", ls)
+	}
+}
