@@ -98,10 +98,17 @@ func TestCLIWorkflow(t *testing.T) {
 	if out := mustRun(t, "fsck", "--store", store, "--full"); !strings.Contains(out, "states 2") {
 		t.Errorf("fsck = %q", out)
 	}
+	// gc also clears the clone packs (they may hold objects of deleted refs).
+	packs := filepath.Join(store, "clonepacks")
+	os.MkdirAll(packs, 0o755)
+	os.WriteFile(filepath.Join(packs, "pack-"+strings.Repeat("ab", 20)+".tips"), []byte("x\n"), 0o644)
 	var gc objstore.GCReport
 	json.Unmarshal([]byte(mustRun(t, "gc", "--store", store, "--json")), &gc)
 	if gc.Reachable["state"] != 2 {
 		t.Errorf("gc = %+v", gc)
+	}
+	if left, _ := os.ReadDir(packs); len(left) != 0 {
+		t.Errorf("gc left clone packs: %v", left)
 	}
 	var stats map[string]int64
 	json.Unmarshal([]byte(mustRun(t, "stats", "--store", store, "--json")), &stats)
