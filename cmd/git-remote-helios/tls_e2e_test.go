@@ -33,45 +33,8 @@ func TestTLSRemote(t *testing.T) {
 	if out, err := e.helios(bin, "policy", "set", "--store", e.store, policy); err != nil {
 		t.Fatalf("policy set: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--store", e.store, "--listen", "127.0.0.1:0",
-		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
-	cmd.Env = e.env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "helios serve: TLS on "); ok {
-				addrc <- a
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(time.Minute):
-		t.Fatal("helios serve did not listen")
-	}
+	addr, as := e.serveTLS(t, bin, certs)
 	url := "helios::tls://" + addr
-	as := func(user string) []string {
-		return []string{server.EnvCAFile + "=" + certs.CA, server.EnvClientCert + "=" + certs.ClientCert[user], server.EnvClientKey + "=" + certs.ClientKey[user]}
-	}
 	git := func(dir string, env []string, args ...string) (string, error) { return e.run(dir, env, "", args...) }
 
 	src := filepath.Join(e.home, "src")
@@ -102,5 +65,50 @@ func TestTLSRemote(t *testing.T) {
 	}
 	if out, err := git(e.home, []string{server.EnvCAFile + "=" + certs.CA}, "ls-remote", url); err == nil || !strings.Contains(out, "denied") {
 		t.Errorf("a client without a certificate or token: %v\n%s", err, out)
+	}
+}
+
+// serveTLS runs bin's helios serve on the store with a TLS listener on a
+// free local port (certs' server certificate, client certificates from its
+// CA), stopped when the test ends, and returns its address and the
+// environment that makes a client the user of certs.ClientCert[user].
+func (e *e2e) serveTLS(t *testing.T, bin string, certs tlstest.Files) (addr string, as func(user string) []string) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--store", e.store, "--listen", "127.0.0.1:0",
+		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
+	cmd.Env = e.env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "helios serve: TLS on "); ok {
+				addrc <- a
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case addr = <-addrc:
+	case <-time.After(time.Minute):
+		t.Fatal("helios serve did not listen")
+	}
+	return addr, func(user string) []string {
+		return []string{server.EnvCAFile + "=" + certs.CA, server.EnvClientCert + "=" + certs.ClientCert[user], server.EnvClientKey + "=" + certs.ClientKey[user]}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/helios-vcs/helios/cmd/internal/storedir"
-	"github.com/helios-vcs/helios/objstore/server"
 	"github.com/helios-vcs/helios/objstore/server/tlstest"
 )
 
@@ -216,44 +214,7 @@ func TestTLSWitness(t *testing.T) {
 		t.Fatalf("witness add by a non-maintainer: %v\n%s", err, out)
 	}
 
-	cmd := exec.Command(bin, "serve", "--store", e.store, "--listen", "127.0.0.1:0",
-		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
-	cmd.Env = e.env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "helios serve: TLS on "); ok {
-				addrc <- a
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(time.Minute):
-		t.Fatal("helios serve did not listen")
-	}
-	as := func(user string) []string {
-		return []string{server.EnvCAFile + "=" + certs.CA, server.EnvClientCert + "=" + certs.ClientCert[user], server.EnvClientKey + "=" + certs.ClientKey[user]}
-	}
+	addr, as := e.serveTLS(t, bin, certs)
 	cosign := func(user, key string) (string, error) {
 		c := exec.Command(bin, "audit", "witness", "cosign", "--store", "tls://"+addr, "--key-file", key)
 		c.Env = append(append([]string(nil), e.env...), as(user)...)
