@@ -316,16 +316,24 @@ func OpenTier(dir string, size int64, stderr io.Writer) (nvme.Device, *nvme.Log,
 // StopServer asks the store's running server (helios serve) to exit after
 // its requests in flight, and waits until it has. Nothing runs: nil.
 func StopServer(dir string, wait time.Duration) error {
-	if !server.Running(dir) {
-		return nil
+	deadline := time.Now().Add(wait)
+	// A server may hold the lock before it listens (it is starting: a
+	// helper killed right after starting it leaves it so), and a client
+	// of another build makes a server exit (version handshake): so a
+	// failed Dial is tried again while the lock is held, not taken as the
+	// end of it.
+	for server.Running(dir) {
+		if c, err := server.Dial(dir, server.BuildID()); err == nil {
+			c.Stop()
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	// A client of another build makes the server exit too (version
-	// handshake), so an error from Dial is no reason to stop trying.
-	if c, err := server.Dial(dir, server.BuildID()); err == nil {
-		c.Stop()
-		c.Close()
-	}
-	if err := server.WaitStopped(dir, wait); err != nil {
+	if err := server.WaitStopped(dir, max(time.Until(deadline), 0)); err != nil {
 		return fmt.Errorf("the store's server did not stop: %w", err)
 	}
 	return nil
