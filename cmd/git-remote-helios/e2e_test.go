@@ -977,6 +977,9 @@ func TestStorePath(t *testing.T) {
 // Malformed input is a clear error and a non-zero exit; a blank line ends
 // the session cleanly.
 func TestMalformedInput(t *testing.T) {
+	// The protocol is what is tested: no server, which would outlive the
+	// test (until its idle timeout) on a store directory that is gone.
+	t.Setenv("HELIOS_NO_SERVER", "1")
 	dir := t.TempDir()
 	initStore(t, dir)
 	var out, errOut bytes.Buffer
