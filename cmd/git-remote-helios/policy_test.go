@@ -22,26 +22,11 @@ func testPolicyRefusesPerRef(t *testing.T, e *e2e) {
 	e.git(src, "remote", "add", "origin", "helios::"+e.store)
 	e.push(src, "-q", "origin", "main", "main:refs/heads/secret/x")
 
-	pol, err := audit.ParsePolicy("role developer " + me + "\n" +
-		"role maintainer nobody-else\n" +
-		"deny R refs/heads/secret/** *\n" +
-		"allow RW refs/heads/agents/** @developer\n" +
+	e.setPolicy(me, "role developer "+me+"\n"+
+		"role maintainer nobody-else\n"+
+		"deny R refs/heads/secret/** *\n"+
+		"allow RW refs/heads/agents/** @developer\n"+
 		"allow R refs/** *\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := storedir.Open(e.store, storedir.Options{Write: true, StopServer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := storedir.Journal(e.store, s.KV())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SetPolicy(s, me, pol); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
 
 	e.commit(src, "two", map[string]string{"f": "2\n"})
 	out, _ := e.run(src, nil, "", "push", "origin", "main", "main:refs/heads/agents/a1")
@@ -74,22 +59,7 @@ func testAuditorCannotPush(t *testing.T, e *e2e) {
 	e.git(src, "remote", "add", "origin", "helios::"+e.store)
 	e.push(src, "-q", "origin", "main")
 
-	pol, err := audit.ParsePolicy("role maintainer nobody-else\nrole auditor " + me + "\nallow RWFD refs/** *\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := storedir.Open(e.store, storedir.Options{Write: true, StopServer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := storedir.Journal(e.store, s.KV())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SetPolicy(s, me, pol); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	e.setPolicy(me, "role maintainer nobody-else\nrole auditor "+me+"\nallow RWFD refs/** *\n")
 
 	e.commit(src, "two", map[string]string{"f": "2\n"})
 	orphan := e.git(src, "commit-tree", "-m", "orphan", "HEAD^{tree}")
@@ -105,5 +75,27 @@ func testAuditorCannotPush(t *testing.T, e *e2e) {
 	}
 	if ls := e.git(src, "ls-remote", "origin"); !strings.Contains(ls, first) {
 		t.Fatalf("the auditor cannot read:\n%s", ls)
+	}
+}
+
+// setPolicy sets the store's policy as actor, directly (the server, if one
+// runs, is stopped first), with its audit record.
+func (e *e2e) setPolicy(actor, text string) {
+	e.t.Helper()
+	pol, err := audit.ParsePolicy(text)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := storedir.Open(e.store, storedir.Options{Write: true, StopServer: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := storedir.Journal(e.store, s.KV())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := j.SetPolicy(s, actor, pol); err != nil {
+		e.t.Fatal(err)
 	}
 }
