@@ -163,8 +163,13 @@ func readTips(path string) ([]gitobj.OID, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseTips(path, string(b))
+}
+
+// parseTips reads a tips file's text (one hex id per line).
+func parseTips(path, text string) ([]gitobj.OID, error) {
 	var tips []gitobj.OID
-	for _, line := range strings.Fields(string(b)) {
+	for _, line := range strings.Fields(text) {
 		id, err := gitobj.ParseOID(line)
 		if err != nil {
 			return nil, fmt.Errorf("clonepack: %s: %w", path, err)
@@ -251,7 +256,7 @@ func (c *Cache) build(key string, write func(helper.ObjectSink) error) (*Pack, e
 		os.Remove(tmp.Name())
 		return nil, fmt.Errorf("clonepack: %w", err)
 	}
-	if p.Tips, err = readTips(p.tipsPath()); err != nil {
+	if p.Tips, err = parseTips(p.tipsPath(), key); err != nil {
 		return nil, err
 	}
 	c.evict()
