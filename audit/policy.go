@@ -124,7 +124,21 @@ type Policy struct {
 	text  string
 }
 
-var userRE = regexp.MustCompile(`^[A-Za-z0-9._@:+-]{1,128}$`)
+// validUser reports whether s is a user name: 1 to 128 of A-Z a-z 0-9 and
+// ._@:+- (a loop, not a regexp: the regexp's 128 repetitions cost every
+// process, the remote helper too, 2,000 allocations at start-up).
+func validUser(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._@:+-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // ParsePolicy parses and checks a policy text.
 func ParsePolicy(text string) (*Policy, error) {
@@ -153,7 +167,7 @@ func ParsePolicy(text string) (*Policy, error) {
 				return nil, bad("unknown role %q", f[1])
 			}
 			for _, u := range f[2:] {
-				if !userRE.MatchString(u) {
+				if !validUser(u) {
 					return nil, bad("bad user name %q", u)
 				}
 				if !slices.Contains(p.Roles[u], r) {
@@ -192,7 +206,7 @@ func ParsePolicy(text string) (*Policy, error) {
 					if Role(s[1:]) == Auditor && r.Allow && r.grantsWrite() {
 						return nil, bad("an auditor can never write, force or delete")
 					}
-				case !userRE.MatchString(s):
+				case !validUser(s):
 					return nil, bad("bad subject %q", s)
 				}
 			}
@@ -311,7 +325,7 @@ func (p *Policy) Explain(user, ref string, op Op) Decision {
 		}
 		re := r.re
 		if strings.Contains(r.Pattern, "{user}") {
-			if !userRE.MatchString(user) {
+			if !validUser(user) {
 				continue
 			}
 			pat := strings.ReplaceAll(r.Pattern, "{user}", user)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,10 +51,19 @@ type Record struct {
 	Attrs map[string]string
 }
 
-var (
-	eventRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	attrKeyRE = eventRE
-)
+// validWord reports whether s is an event name or an attribute key: a
+// lower-case letter, then up to 31 of a-z 0-9 and '-'.
+func validWord(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 const recordMagic = "helios-audit/1"
 
@@ -73,7 +81,7 @@ const recordMagic = "helios-audit/1"
 //
 // Strings are quoted with strconv.QuoteToASCII, so any text survives.
 func (r *Record) Encode() ([]byte, error) {
-	if !eventRE.MatchString(string(r.Event)) {
+	if !validWord(string(r.Event)) {
 		return nil, fmt.Errorf("%w: event %q", ErrBadRecord, r.Event)
 	}
 	if r.Time.IsZero() {
@@ -102,7 +110,7 @@ func (r *Record) Encode() ([]byte, error) {
 	}
 	keys := make([]string, 0, len(r.Attrs))
 	for k := range r.Attrs {
-		if !attrKeyRE.MatchString(k) {
+		if !validWord(k) {
 			return nil, fmt.Errorf("%w: attribute %q", ErrBadRecord, k)
 		}
 		keys = append(keys, k)

@@ -112,7 +112,7 @@ func (sc *TokenScope) normalize() error {
 // returns the token text, to be shown once, and the entry to store. rnd
 // is the randomness (crypto/rand.Reader; tests inject theirs).
 func NewToken(rnd io.Reader, user string, scope TokenScope, life time.Duration, now time.Time, note string) (string, Token, error) {
-	if !userRE.MatchString(user) {
+	if !validUser(user) {
 		return "", Token{}, fmt.Errorf("%w: bad user name %q", ErrBadPolicy, user)
 	}
 	if life <= 0 || life > MaxTokenLifetime {

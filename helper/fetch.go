@@ -60,7 +60,7 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	}
 	var haves []gitobj.OID
 	if !s.refetch {
-		refs, err := local.Refs(ctx)
+		refs, err := s.localRefList(ctx, local)
 		if err != nil {
 			return fmt.Errorf("helper: fetch: %w", err)
 		}

@@ -46,6 +46,11 @@ type session struct {
 	cas               map[string]gitobj.OID
 	// forPush holds the values of the last `list for-push`.
 	forPush map[string]gitobj.OID
+	// refsDone is closed when the local refs listed after a plain `list`
+	// (a fetch's haves, read while the remote answers) are in refs.
+	refsDone chan struct{}
+	refs     []gitrepo.LocalRef
+	refsErr  error
 }
 
 // Serve runs the command loop until git ends it with a blank line or EOF.
@@ -256,6 +261,23 @@ func (s *session) setCAS(value string) error {
 // Annotated tags are followed by "<peeled> <tag>^{}" in a plain list, as
 // in git's own ref advertisement, so that git auto-follows tags.
 func (s *session) list(ctx context.Context, forPush bool) error {
+	if forPush && s.cfg.GitDir != "" {
+		// A push follows, and it reads local objects: start the reader
+		// now, so that git's start-up overlaps the remote's answer. An
+		// error here comes back when the push asks for the reader.
+		_, _ = s.catFile(ctx)
+	}
+	if !forPush && s.cfg.GitDir != "" && s.refsDone == nil {
+		// A fetch may follow: its haves, the local refs, are read meanwhile.
+		if local, err := s.localRepo(ctx); err == nil {
+			done := make(chan struct{})
+			s.refsDone = done
+			go func() {
+				s.refs, s.refsErr = local.Refs(ctx)
+				close(done)
+			}()
+		}
+	}
 	refs, err := s.cfg.Remote.List(ctx, forPush)
 	if err != nil {
 		return fmt.Errorf("helper: list: %w", err)
@@ -282,6 +304,17 @@ func (s *session) list(ctx context.Context, forPush bool) error {
 	}
 	s.out.WriteString("\n")
 	return nil
+}
+
+// localRefList returns the local refs: the ones read after `list`, the first
+// time, then fresh ones.
+func (s *session) localRefList(ctx context.Context, local *gitrepo.Repo) ([]gitrepo.LocalRef, error) {
+	if done := s.refsDone; done != nil {
+		<-done
+		s.refsDone = nil
+		return s.refs, s.refsErr
+	}
+	return local.Refs(ctx)
 }
 
 // localRepo opens $GIT_DIR on first use.

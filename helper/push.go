@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
 	"github.com/helios-vcs/helios/helper/gitrepo"
@@ -95,7 +96,7 @@ func (s *session) push(ctx context.Context, first string) error {
 			if err != nil {
 				return err
 			}
-			if u.New, err = local.ResolveRev(ctx, p.src); err != nil {
+			if u.New, err = s.resolve(ctx, local, p.src); err != nil {
 				status[i] = fmt.Errorf("src refspec %s does not match any object", p.src)
 				continue
 			}
@@ -177,6 +178,21 @@ func (s *session) localRefs(ctx context.Context, specs []pushLine) (map[string]g
 	return m, nil
 }
 
+// resolve resolves a push's <src> through the cat-file reader the push
+// needs anyway, and through git rev-parse when that reader cannot take the
+// expression (white space in it).
+func (s *session) resolve(ctx context.Context, local *gitrepo.Repo, expr string) (gitobj.OID, error) {
+	cat, err := s.catFile(ctx)
+	if err != nil {
+		return gitobj.OID{}, err
+	}
+	id, _, err := cat.Resolve(expr)
+	if err == nil || !errors.Is(err, gitrepo.ErrBadRevision) || !strings.ContainsFunc(expr, unicode.IsSpace) {
+		return id, err
+	}
+	return local.ResolveRev(ctx, expr)
+}
+
 func anyErr(errs []error) bool {
 	for _, e := range errs {
 		if e != nil {
@@ -236,7 +252,7 @@ func (s *session) checkUpdate(ctx context.Context, u RefUpdate) (forced bool, er
 	}
 	ff := false
 	if oldType == gitobj.Commit && newType == gitobj.Commit {
-		if ff, err = s.local.IsAncestor(ctx, u.Old, u.New); err != nil {
+		if ff, err = s.local.IsAncestor(ctx, cat, u.Old, u.New); err != nil {
 			return false, err
 		}
 	}
@@ -331,9 +347,41 @@ func (o *localObjects) list(ctx context.Context, fn func(gitobj.OID) error) erro
 }
 
 func (o *localObjects) IDs(ctx context.Context) ([]gitobj.OID, error) {
+	if err := o.quickList(ctx); err != nil {
+		return nil, err
+	}
 	err := o.list(ctx, func(gitobj.OID) error { return nil })
 	return o.ids, err
 }
+
+// quickList lists a push of a few commits on top of the remote's refs
+// through the cat-file reader (gitrepo.Repo.ListNew) when it can, which
+// saves the git rev-list process that would read every have's whole tree.
+// It runs before the streaming starts, which holds the reader.
+func (o *localObjects) quickList(ctx context.Context) error {
+	if o.listed || len(o.tips) == 0 || len(o.haves) == 0 {
+		return nil
+	}
+	local, err := o.s.localRepo(ctx)
+	if err != nil {
+		return err
+	}
+	cat, err := o.s.catFile(ctx)
+	if err != nil {
+		return err
+	}
+	ids, ok, err := local.ListNew(ctx, cat, o.tips, o.haves, quickListCommits)
+	if err != nil {
+		return fmt.Errorf("helper: push: %w", err)
+	}
+	if ok {
+		o.ids, o.listed = ids, true
+	}
+	return nil
+}
+
+// quickListCommits is how many new commits quickList lists itself.
+const quickListCommits = 32
 
 func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	cat, err := o.s.catFile(ctx)
@@ -355,6 +403,9 @@ func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitob
 // Stream implements PushObjectStreamer: git rev-list feeds git cat-file
 // while its output is still coming.
 func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	if err := o.quickList(ctx); err != nil {
+		return err
+	}
 	cat, err := o.s.catFile(ctx)
 	if err != nil {
 		return err

@@ -96,6 +96,114 @@ func (c *CatFile) Info(id gitobj.OID) (gitobj.Type, int64, error) {
 	return t, size, err
 }
 
+// Resolve resolves a revision expression to an object id and type, as
+// git rev-parse --verify <expr>^{object} does (cat-file resolves names
+// with the same function), without a process of its own. Expressions with
+// white space are refused: ErrBadRevision, and the caller may ask
+// rev-parse.
+func (c *CatFile) Resolve(expr string) (gitobj.OID, gitobj.Type, error) {
+	if expr == "" || strings.HasPrefix(expr, "-") || strings.ContainsFunc(expr, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return gitobj.OID{}, 0, fmt.Errorf("%w: %q", ErrBadRevision, expr)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return gitobj.OID{}, 0, c.broken
+	}
+	fmt.Fprintf(c.in, "info %s\nflush\n", expr)
+	if err := c.in.Flush(); err != nil {
+		return gitobj.OID{}, 0, c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return gitobj.OID{}, 0, c.fail(fmt.Errorf("gitrepo: cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String())))
+	}
+	f := strings.Fields(line)
+	if len(f) == 2 && f[0] == expr && (f[1] == "missing" || f[1] == "ambiguous") {
+		return gitobj.OID{}, 0, fmt.Errorf("%w: %q is %s", ErrBadRevision, expr, f[1])
+	}
+	if len(f) != 3 {
+		return gitobj.OID{}, 0, c.fail(fmt.Errorf("gitrepo: cat-file: unexpected reply %q for %q", line, expr))
+	}
+	id, err := gitobj.ParseOIDFormat(c.format, f[0])
+	if err != nil {
+		return id, 0, c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+	}
+	t, err := gitobj.ParseType(f[1])
+	if err != nil {
+		return id, 0, c.fail(fmt.Errorf("gitrepo: cat-file: %w", err))
+	}
+	return id, t, nil
+}
+
+// WalkTo looks for commit a in the history of commit b, reading at most
+// limit commits, newest generation first. sure is false when the walk
+// stopped before it could tell (the limit, a parent that is missing, an
+// object that is not a commit): ask git merge-base then.
+func (c *CatFile) WalkTo(ctx context.Context, a, b gitobj.OID, limit int) (found, sure bool, err error) {
+	if a == b {
+		return true, true, nil
+	}
+	seen := map[gitobj.OID]bool{b: true}
+	front := []gitobj.OID{b}
+	for n := 0; len(front) > 0; {
+		if n += len(front); n > limit {
+			return false, false, nil
+		}
+		var next []gitobj.OID
+		odd := false
+		err := c.Stream(ctx, front, func(o gitobj.Object) error {
+			if o.Type != gitobj.Commit {
+				odd = true
+				return nil
+			}
+			ps, ok := commitParents(c.format, o.Data)
+			if !ok {
+				odd = true
+				return nil
+			}
+			for _, p := range ps {
+				if !seen[p] {
+					seen[p] = true
+					next = append(next, p)
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, ErrNotFound) || odd {
+			return false, false, nil
+		}
+		if err != nil {
+			return false, false, err
+		}
+		if seen[a] {
+			return true, true, nil
+		}
+		front = next
+	}
+	return false, true, nil
+}
+
+// commitParents reads the parent lines of a commit's header.
+func commitParents(f gitobj.Format, data []byte) ([]gitobj.OID, bool) {
+	var ps []gitobj.OID
+	for len(data) > 0 {
+		line, rest, _ := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if len(line) == 0 {
+			break
+		}
+		if hex, ok := bytes.CutPrefix(line, []byte("parent ")); ok {
+			p, err := gitobj.ParseOIDFormat(f, string(hex))
+			if err != nil {
+				return nil, false
+			}
+			ps = append(ps, p)
+		}
+	}
+	return ps, true
+}
+
 // Has reports whether the repository has the object.
 func (c *CatFile) Has(id gitobj.OID) (bool, error) {
 	_, _, err := c.Info(id)

@@ -78,13 +78,13 @@ func TestRevisionsAndRefs(t *testing.T) {
 			t.Errorf("ResolveRev(%q): got %v, want ErrBadRevision", bad, err)
 		}
 	}
-	if ok, err := r.IsAncestor(ctx, parent, head); !ok || err != nil {
+	if ok, err := r.IsAncestor(ctx, nil, parent, head); !ok || err != nil {
 		t.Fatalf("parent of head: got %v %v", ok, err)
 	}
-	if ok, err := r.IsAncestor(ctx, head, parent); ok || err != nil {
+	if ok, err := r.IsAncestor(ctx, nil, head, parent); ok || err != nil {
 		t.Fatalf("head of parent: got %v %v", ok, err)
 	}
-	if _, err := r.IsAncestor(ctx, head, gitobj.MustParseOID(strings.Repeat("1", 40))); err == nil {
+	if _, err := r.IsAncestor(ctx, nil, head, gitobj.MustParseOID(strings.Repeat("1", 40))); err == nil {
 		t.Fatal("missing object: want error")
 	}
 	refs, err := r.Refs(ctx)

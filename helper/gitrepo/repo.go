@@ -38,13 +38,19 @@ type Repo struct {
 }
 
 // Open opens the repository at gitDir (a $GIT_DIR, bare or not) and reads
-// its object format.
+// its object format: from the repository's config file when it is plain
+// (configFormat), else from git rev-parse --show-object-format. One git
+// process less matters: a one-commit push is a few of them.
 func Open(ctx context.Context, gitDir string) (*Repo, error) {
 	abs, err := filepath.Abs(gitDir)
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: %w", err)
 	}
 	r := &Repo{gitDir: abs}
+	if f, ok := configFormat(abs); ok {
+		r.format = f
+		return r, nil
+	}
 	out, err := r.git(ctx, nil, "rev-parse", "--show-object-format")
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: open %q: %w", gitDir, err)
@@ -53,6 +59,71 @@ func Open(ctx context.Context, gitDir string) (*Repo, error) {
 		return nil, fmt.Errorf("gitrepo: open %q: %w", gitDir, err)
 	}
 	return r, nil
+}
+
+// configFormat reads extensions.objectFormat from the repository's own
+// config file, where git reads it (setup.c reads that one file, without
+// includes; a linked worktree's is its common directory's). ok is false
+// when the file cannot be read or holds anything this reader does not
+// fully understand (quotes, escapes, continuations, an unknown value,
+// $GIT_COMMON_DIR or $GIT_CONFIG_PARAMETERS in the environment): the
+// caller then asks git.
+func configFormat(gitDir string) (f gitobj.Format, ok bool) {
+	if os.Getenv("GIT_COMMON_DIR") != "" || os.Getenv("GIT_CONFIG_PARAMETERS") != "" || os.Getenv("GIT_DEFAULT_HASH") != "" {
+		return f, false
+	}
+	common := gitDir
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		c := strings.TrimSpace(string(b))
+		if !filepath.IsAbs(c) {
+			c = filepath.Join(gitDir, c)
+		}
+		common = c
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return f, false
+	}
+	b, err := os.ReadFile(filepath.Join(common, "config"))
+	if err != nil {
+		return f, false
+	}
+	name := "sha1"
+	inExt := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasSuffix(line, "\\") {
+			return f, false // a continued line: the next one may not be what it seems
+		}
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if line[0] == '[' {
+			end := strings.LastIndexByte(line, ']')
+			if end < 0 {
+				return f, false
+			}
+			if rest := strings.TrimSpace(line[end+1:]); rest != "" && rest[0] != '#' && rest[0] != ';' {
+				return f, false // a key on the header's line
+			}
+			// [section], [section "subsection"], [section.subsection]
+			inExt = strings.EqualFold(strings.TrimSpace(line[1:end]), "extensions")
+			continue
+		}
+		if !inExt {
+			continue
+		}
+		if strings.ContainsAny(line, "\"\\") {
+			return f, false
+		}
+		key, val, _ := strings.Cut(line, "=")
+		if strings.EqualFold(strings.TrimSpace(key), "objectformat") {
+			if i := strings.IndexAny(val, "#;"); i >= 0 {
+				val = val[:i]
+			}
+			name = strings.ToLower(strings.TrimSpace(val))
+		}
+	}
+	f, err = gitobj.ParseFormat(name)
+	return f, err == nil
 }
 
 // GitDir is the absolute path of the repository's git directory.
@@ -102,8 +173,15 @@ func (r *Repo) ResolveRev(ctx context.Context, expr string) (gitobj.OID, error) 
 }
 
 // IsAncestor reports whether commit a is an ancestor of (or equal to)
-// commit b.
-func (r *Repo) IsAncestor(ctx context.Context, a, b gitobj.OID) (bool, error) {
+// commit b. With a cat-file reader it first walks b's history a little
+// way itself (CatFile.WalkTo), which answers the usual push, a few commits
+// on top of the old value, without a git merge-base process.
+func (r *Repo) IsAncestor(ctx context.Context, cat *CatFile, a, b gitobj.OID) (bool, error) {
+	if cat != nil && !r.grafted() {
+		if found, sure, err := cat.WalkTo(ctx, a, b, walkLimit); err != nil || sure {
+			return found, err
+		}
+	}
 	cmd := r.command(ctx, "merge-base", "--is-ancestor", a.String(), b.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -116,6 +194,20 @@ func (r *Repo) IsAncestor(ctx context.Context, a, b gitobj.OID) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("gitrepo: merge-base --is-ancestor: %w: %s", err, strings.TrimSpace(stderr.String()))
+}
+
+// walkLimit is how many commits IsAncestor reads itself before asking git.
+const walkLimit = 256
+
+// grafted reports whether the history git sees differs from the commits'
+// own parent lines (a shallow clone, grafts), which only git applies.
+func (r *Repo) grafted() bool {
+	for _, name := range []string{"shallow", "info/grafts"} {
+		if _, err := os.Stat(filepath.Join(r.gitDir, name)); !errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 // LocalRef is one ref of the local repository.

@@ -1,0 +1,221 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// ListNew lists, through the cat-file reader, the objects a push of a few
+// commits on top of the remote's refs sends: the commits between tips and
+// haves, and each one's trees and blobs that none of its parents has at
+// the same path. That is what git rev-list --objects tips --not haves
+// lists, or a little more (an object moved to a new path, or one another
+// ref of the remote already has), which the remote skips; and it costs no
+// rev-list process, which reads every have's whole tree.
+//
+// ok is false when ListNew cannot tell cheaply: a tip that is not a
+// commit, more than maxCommits new commits, a root commit or a history that
+// does not reach a have (a branch started from an older commit), a missing
+// object, a shallow or grafted repository. The caller then asks rev-list.
+func (r *Repo) ListNew(ctx context.Context, cat *CatFile, tips, haves []gitobj.OID, maxCommits int) (ids []gitobj.OID, ok bool, err error) {
+	if len(tips) == 0 || len(haves) == 0 || r.grafted() {
+		return nil, false, nil
+	}
+	have := make(map[gitobj.OID]bool, len(haves))
+	for _, h := range haves {
+		have[h] = true
+	}
+	// The new commits, newest first, and their raw text.
+	commits := map[gitobj.OID][]byte{}
+	var order []gitobj.OID
+	front := make([]gitobj.OID, 0, len(tips))
+	for _, t := range tips {
+		if !have[t] && commits[t] == nil {
+			commits[t] = []byte{}
+			front = append(front, t)
+		}
+	}
+	for len(front) > 0 {
+		if len(order)+len(front) > maxCommits {
+			return nil, false, nil
+		}
+		var next []gitobj.OID
+		bad := false
+		err := cat.Stream(ctx, front, func(o gitobj.Object) error {
+			if o.Type != gitobj.Commit {
+				bad = true
+				return nil
+			}
+			ps, ok := commitParents(cat.format, o.Data)
+			if !ok || len(ps) == 0 {
+				bad = true // a root commit: the whole tree is new, rev-list is as cheap
+				return nil
+			}
+			commits[o.OID] = o.Data
+			order = append(order, o.OID)
+			for _, p := range ps {
+				if !have[p] && commits[p] == nil {
+					commits[p] = []byte{}
+					next = append(next, p)
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, ErrNotFound) || bad {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		front = next
+	}
+	// Each new commit's tree against its parents' trees.
+	seen := map[gitobj.OID]bool{}
+	add := func(id gitobj.OID) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	trees := map[gitobj.OID]gitobj.OID{} // commit → tree
+	treeOf := func(c gitobj.OID) (gitobj.OID, bool, error) {
+		if t, ok := trees[c]; ok {
+			return t, true, nil
+		}
+		raw := commits[c]
+		if len(raw) == 0 {
+			o, err := cat.Read(c)
+			if errors.Is(err, ErrNotFound) {
+				return gitobj.OID{}, false, nil
+			}
+			if err != nil {
+				return gitobj.OID{}, false, err
+			}
+			if o.Type != gitobj.Commit {
+				return gitobj.OID{}, false, nil
+			}
+			raw = o.Data
+		}
+		t, ok := commitTree(cat.format, raw)
+		if ok {
+			trees[c] = t
+		}
+		return t, ok, nil
+	}
+	for _, c := range order {
+		add(c)
+	}
+	for _, c := range order {
+		root, ok, err := treeOf(c)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		ps, _ := commitParents(cat.format, commits[c])
+		var bases []gitobj.OID
+		for _, p := range ps {
+			t, ok, err := treeOf(p)
+			if err != nil || !ok {
+				return nil, false, err
+			}
+			bases = append(bases, t)
+		}
+		if ok, err := diffTrees(ctx, cat, root, bases, add); err != nil || !ok {
+			return nil, false, err
+		}
+	}
+	return ids, true, nil
+}
+
+// diffTrees adds tree and, below it, every tree and blob that is not at the
+// same path in any of bases. Gitlinks name commits of other repositories
+// and are never sent.
+func diffTrees(ctx context.Context, cat *CatFile, tree gitobj.OID, bases []gitobj.OID, add func(gitobj.OID)) (bool, error) {
+	for _, b := range bases {
+		if b == tree {
+			return true, nil
+		}
+	}
+	add(tree)
+	objs := map[gitobj.OID]gitobj.Object{}
+	err := cat.Stream(ctx, append([]gitobj.OID{tree}, bases...), func(o gitobj.Object) error {
+		objs[o.OID] = o
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	entries := func(id gitobj.OID) ([]gitobj.TreeEntry, bool) {
+		o := objs[id]
+		if o.Type != gitobj.Tree {
+			return nil, false
+		}
+		t, err := gitobj.DecodeTree(cat.format, o.Data)
+		if err != nil {
+			return nil, false
+		}
+		return t.Entries, true
+	}
+	mine, ok := entries(tree)
+	if !ok {
+		return false, nil
+	}
+	baseEntries := make([]map[string]gitobj.TreeEntry, 0, len(bases))
+	for _, b := range bases {
+		es, ok := entries(b)
+		if !ok {
+			return false, nil
+		}
+		m := make(map[string]gitobj.TreeEntry, len(es))
+		for _, e := range es {
+			m[e.Name] = e
+		}
+		baseEntries = append(baseEntries, m)
+	}
+	for _, e := range mine {
+		if e.Mode&0o170000 == gitobj.ModeGitlink {
+			continue
+		}
+		same := false
+		var sub []gitobj.OID
+		for _, m := range baseEntries {
+			be, ok := m[e.Name]
+			if !ok {
+				continue
+			}
+			if be.OID == e.OID {
+				same = true
+				break
+			}
+			if be.Mode.IsDir() {
+				sub = append(sub, be.OID)
+			}
+		}
+		switch {
+		case same:
+		case e.Mode.IsDir():
+			if ok, err := diffTrees(ctx, cat, e.OID, sub, add); err != nil || !ok {
+				return ok, err
+			}
+		default:
+			add(e.OID)
+		}
+	}
+	return true, nil
+}
+
+// commitTree reads the tree line of a commit's header.
+func commitTree(f gitobj.Format, data []byte) (gitobj.OID, bool) {
+	line, _, _ := bytes.Cut(data, []byte{'\n'})
+	hex, ok := bytes.CutPrefix(line, []byte("tree "))
+	if !ok {
+		return gitobj.OID{}, false
+	}
+	t, err := gitobj.ParseOIDFormat(f, string(hex))
+	return t, err == nil
+}
