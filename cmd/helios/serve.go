@@ -164,6 +164,10 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 		signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	}
 	defer signal.Stop(sigc)
+	gone := make(chan struct{})
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go watchStoreDir(o.store, 2*time.Second, gone, watchDone)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -173,6 +177,8 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 			reason = "signal " + sig.String()
 		case <-srv.Done():
 			reason = srv.Reason()
+		case <-gone:
+			reason = "the store directory was removed or replaced"
 		}
 		srv.Shutdown()
 		fmt.Fprintf(stderr, "helios serve: pid %d stopped (%s)\n", os.Getpid(), reason)
@@ -263,4 +269,30 @@ func serveStop(o serveOptions, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "stopped server pid %d\n", pid)
 	return nil
+}
+
+// watchStoreDir closes gone when dir no longer is the directory it was
+// when the server started (removed, or removed and made again): a server
+// left on a removed store only holds its deleted files, and clients of a
+// new store at the same path start their own. (The database writes
+// through its own handle on the directory and cannot touch a new store:
+// rocksdb.Open.)
+func watchStoreDir(dir string, every time.Duration, gone, done chan struct{}) {
+	first, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if now, err := os.Stat(dir); err != nil || !os.SameFile(first, now) {
+			close(gone)
+			return
+		}
+	}
 }

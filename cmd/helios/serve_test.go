@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -257,4 +258,63 @@ func TestFallbackWhenNoServerStarts(t *testing.T) {
 	if _, _, err := run(t, "log", "--store", filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "no helios store") {
 		t.Errorf("log of a missing store: %v", err)
 	}
+}
+
+// TestServerLeavesRemovedStore: a store removed and made again at the same
+// path (rm -rf STORE; helios init STORE) while its server runs. The old
+// server stops on its own within seconds, never touches the new store
+// (its database writes through its own handle on the removed directory),
+// and the new store works and checks clean.
+func TestServerLeavesRemovedStore(t *testing.T) {
+	useServer(t)
+	store := filepath.Join(t.TempDir(), "s")
+	wt := filepath.Join(t.TempDir(), "wt")
+	mustRun(t, "init", "--store", store, "-q")
+	writeFiles(t, wt, map[string]string{"f": "1"})
+	mustRun(t, "snapshot", "--store", store, "--dir", wt, "-q")
+	old, running := statusOf(t, store)
+	if !running || old.PID == os.Getpid() {
+		t.Fatalf("status %+v: want a server in another process", old)
+	}
+	if err := os.RemoveAll(store); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "init", "--store", store, "-q")
+	t.Cleanup(func() { stopServe(t, store) })
+	for i := range 20 {
+		writeFiles(t, wt, map[string]string{"f": fmt.Sprint(i), fmt.Sprintf("g%d", i): strings.Repeat("x", 5000)})
+		mustRun(t, "snapshot", "--store", store, "--dir", wt, "-q")
+	}
+	cur, running := statusOf(t, store)
+	if !running || cur.PID == old.PID {
+		t.Fatalf("status %+v: want the new store's own server", cur)
+	}
+	// Well within the test idle timeout (20 s): the old server notices.
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(old.PID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the removed store's server (pid %d) still runs", old.PID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The old server's exit left the new one's socket and files alone.
+	if st, running := statusOf(t, store); !running || st.PID != cur.PID {
+		t.Errorf("after the old server stopped: %+v, running %v; want pid %d still serving", st, running, cur.PID)
+	}
+	mustRun(t, "gc", "--store", store, "-q")
+	mustRun(t, "fsck", "--store", store)
+	if out := mustRun(t, "show", "--store", store, "f"); out != "19" {
+		t.Errorf("show = %q, want 19", out)
+	}
+}
+
+// alive reports whether a process runs (a zombie, exited but not reaped by
+// the test process that started it, does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }

@@ -1,9 +1,11 @@
 package storeremote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,10 +23,12 @@ import (
 // are sent, with every tree and blob they reach except those in the full
 // trees of the uninteresting commits on the boundary (git's
 // mark_edges_uninteresting). One goroutine walks the history, reading
-// commits and trees from the mapping; blob contents, most of the bytes, are
-// read by a few more (blobReaders); the caller's goroutine hands the
-// objects to the sink (which compresses and hashes them) in the order they
-// come, so all of it overlaps. A pack's entries may come in any order.
+// commits and trees from the mapping and sending them; blob contents, most
+// of the bytes, are read after the walk, in store key order, by a few more
+// (blobReaders); the caller's goroutine hands the objects to the sink
+// (which compresses and hashes them) in the order they come, so the
+// reading and the compression overlap. A pack's entries may come in any
+// order.
 func (r *Remote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink helper.ObjectSink) error {
 	if err := r.ensure(false); err != nil {
 		return err
@@ -59,8 +63,24 @@ func (r *Remote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink help
 	}
 	errc := make(chan error, 1)
 	go func() {
-		f := &fetchWalk{r: r, ctx: ctx, seen: map[objstore.GitOID]bool{}, out: objs, blobs: blobs}
-		errc <- f.run(wants, haves)
+		// The walk's blobs are read once it ends, in the order of their
+		// store keys: a store's blocks then each decompress once, where
+		// the walk's order (random in BLAKE3 ids) reads most blocks of a
+		// big fetch several times over once they outgrow the block cache.
+		f := &fetchWalk{r: r, ctx: ctx, seen: map[objstore.GitOID]bool{}, out: objs}
+		err := f.run(wants, haves)
+		if err == nil {
+			slices.SortFunc(f.blobs, func(a, b blobJob) int { return bytes.Compare(a.id[:], b.id[:]) })
+		feed:
+			for _, j := range f.blobs {
+				select {
+				case blobs <- j:
+				case <-ctx.Done():
+					break feed
+				}
+			}
+		}
+		errc <- err
 		close(blobs)
 		readers.Wait()
 		close(objs)
@@ -99,7 +119,7 @@ type fetchWalk struct {
 	ctx   context.Context
 	seen  map[objstore.GitOID]bool // not to be sent (sent, or the other side has it)
 	out   chan<- gitobj.Object
-	blobs chan<- blobJob // blobs go to the readers
+	blobs []blobJob // to be read and sent once the walk ends
 }
 
 func (f *fetchWalk) get(oid objstore.GitOID) (objstore.GitObject, error) {
@@ -115,12 +135,8 @@ func (f *fetchWalk) get(oid objstore.GitOID) (objstore.GitObject, error) {
 
 func (f *fetchWalk) send(oid objstore.GitOID, o objstore.GitObject) error {
 	if o.Type == objstore.GitBlob {
-		select {
-		case f.blobs <- blobJob{oid, o.ID}:
-			return nil
-		case <-f.ctx.Done():
-			return f.ctx.Err()
-		}
+		f.blobs = append(f.blobs, blobJob{oid, o.ID})
+		return nil
 	}
 	select {
 	case f.out <- gitobj.Object{Type: gitobj.Type(o.Type), OID: toGit(oid), Data: o.Raw}:

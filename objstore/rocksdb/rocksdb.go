@@ -36,6 +36,7 @@ import (
 
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/linxGnu/grocksdb"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -67,7 +68,8 @@ type Options struct {
 
 // KV is a RocksDB database. It is safe for concurrent use.
 type KV struct {
-	dir      string
+	dir      string // the path RocksDB was given: a writer's pinned one
+	pin      int    // a writer's handle on its directory (pinDir), else -1
 	db       *grocksdb.DB
 	opts     *grocksdb.Options
 	bbto     *grocksdb.BlockBasedTableOptions
@@ -132,11 +134,27 @@ func Open(dir string, o Options) (*KV, error) {
 	var unsettled bool
 	deadline := time.Now().Add(o.LockWait)
 	waited := false
+	// A writer reaches its files through its own handle on the directory
+	// (pinDir), so that a store removed and made again at the same path
+	// while this process runs is never touched by it.
+	path, pin := dir, -1
+	if !o.ReadOnly {
+		if o.Create {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				opts.Destroy()
+				bbto.Destroy()
+				return nil, fmt.Errorf("rocksdb: %w", err)
+			}
+		}
+		path, pin = pinDir(dir)
+	}
 	for {
 		if o.ReadOnly {
 			db, unsettled, err = openReadOnly(opts, dir)
-		} else {
-			db, err = grocksdb.OpenDb(opts, dir)
+		} else if err = holdDir(pin); err == nil {
+			if db, err = grocksdb.OpenDb(opts, path); err != nil {
+				releaseDir(pin)
+			}
 		}
 		if err == nil || !isLockError(err) || time.Now().After(deadline) {
 			break
@@ -150,21 +168,92 @@ func Open(dir string, o Options) (*KV, error) {
 	if err != nil {
 		opts.Destroy()
 		bbto.Destroy()
+		if pin >= 0 {
+			unix.Close(pin)
+		}
 		if isLockError(err) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 		}
-		return nil, fmt.Errorf("rocksdb: open %q: %w", dir, err)
+		return nil, fmt.Errorf("rocksdb: open %q: %s", dir, strings.ReplaceAll(err.Error(), path, dir))
 	}
 	wso := grocksdb.NewDefaultWriteOptions()
 	wso.SetSync(true)
 	if !o.ReadOnly {
-		removeIngestLeftovers(dir)
+		removeIngestLeftovers(path)
 	}
 	return &KV{
-		dir: dir, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly, unsettled: unsettled,
+		dir: path, pin: pin, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly, unsettled: unsettled,
 		ro: grocksdb.NewDefaultReadOptions(),
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
+}
+
+// pinDir opens a handle on the database directory and returns the path
+// that reaches the directory through it (/proc/self/fd/N), for RocksDB to
+// use instead of dir. A writer deletes the table and log files it no longer
+// lists, by name, in its directory: given the plain path, a server left
+// running on a store that was removed and made again at the same path (rm
+// -rf STORE; helios init STORE) deleted the new store's table files and
+// broke it. Through the handle every name resolves in the directory the
+// writer opened, even once that is gone, so the worst such a process can
+// do is fail its own writes. Without /proc (or on any failure) it returns
+// dir and -1.
+func pinDir(dir string) (string, int) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return dir, -1
+	}
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if st, err := os.Stat(p); err != nil || !st.IsDir() {
+		unix.Close(fd)
+		return dir, -1
+	}
+	return p, fd
+}
+
+// RocksDB's lock file keeps other processes out; its guard within one
+// process is a table of the paths it opened, which the pinned paths (one
+// per handle) defeat. held is that table by directory identity instead,
+// which a second name for the same directory does not get around either.
+var (
+	heldMu sync.Mutex
+	held   = map[[2]uint64]bool{}
+)
+
+// errHeld is what holdDir reports; it reads as RocksDB's own lock error
+// (isLockError), so Open waits and then fails with ErrLocked.
+var errHeld = errors.New("lock hold by current process")
+
+func dirID(fd int) ([2]uint64, bool) {
+	var st unix.Stat_t
+	if fd < 0 || unix.Fstat(fd, &st) != nil {
+		return [2]uint64{}, false
+	}
+	return [2]uint64{st.Dev, st.Ino}, true
+}
+
+// holdDir marks the pinned directory as opened for writing by this
+// process.
+func holdDir(fd int) error {
+	id, ok := dirID(fd)
+	if !ok {
+		return nil
+	}
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	if held[id] {
+		return errHeld
+	}
+	held[id] = true
+	return nil
+}
+
+func releaseDir(fd int) {
+	if id, ok := dirID(fd); ok {
+		heldMu.Lock()
+		delete(held, id)
+		heldMu.Unlock()
+	}
 }
 
 // openReadOnly opens a read-only instance and says whether the writer
@@ -576,6 +665,10 @@ func (k *KV) Close() error {
 	}
 	k.closed = true
 	k.db.Close()
+	if k.pin >= 0 {
+		releaseDir(k.pin)
+		unix.Close(k.pin)
+	}
 	k.ro.Destroy()
 	k.wo.Destroy()
 	k.wso.Destroy()

@@ -154,17 +154,29 @@ func Listen(dir string) (*Listener, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	return &Listener{UnixListener: ln, path: path}, nil
+	made, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("server: listen: %w", err)
+	}
+	return &Listener{UnixListener: ln, path: path, made: made}, nil
 }
 
 // Listener is the store's socket. Close removes the socket file.
 type Listener struct {
 	*net.UnixListener
 	path string
+	made os.FileInfo // the socket file as bound
 }
 
+// Close closes the socket and removes its file, if the file at its path
+// still is the one it bound: not a later server's, when the store was
+// removed and made again at the same path while this one ran.
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
+	if now, serr := os.Lstat(l.path); serr != nil || !os.SameFile(now, l.made) {
+		return err
+	}
 	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}

@@ -198,6 +198,7 @@ type watchedTree struct {
 	ws       *watchSet
 	root     string
 	sentinel string // this tree's directory in the sentinel directory
+	made     os.FileInfo
 
 	// op serializes snapshots and checkouts of the worktree: a snapshot's
 	// take-and-reset must not interleave with another's.
@@ -460,7 +461,8 @@ func (ws *watchSet) start(root string) (*watchedTree, error) {
 		os.RemoveAll(sdir)
 		return nil, err
 	}
-	t := &watchedTree{ws: ws, root: root, sentinel: sdir, w: w, dirs: map[string]dirID{},
+	made, _ := os.Lstat(sdir)
+	t := &watchedTree{ws: ws, root: root, sentinel: sdir, made: made, w: w, dirs: map[string]dirID{},
 		byInode: map[dirID]string{}, done: make(chan struct{}), next: make(chan struct{}), items: make(chan watchItem),
 		changed: map[string]struct{}{}}
 	if err := w.Add(sdir); err != nil {
@@ -591,7 +593,17 @@ func (t *watchedTree) stop() {
 	}
 	t.ws.release(len(t.dirs))
 	t.dirs = nil
-	os.RemoveAll(t.sentinel)
+	removeIfSame(t.sentinel, t.made)
+}
+
+// removeIfSame removes path if it still is the file or directory made
+// (os.SameFile): a server left on a store that was removed and made again
+// at the same path must not remove the next server's files, which have
+// the same names.
+func removeIfSame(path string, made os.FileInfo) {
+	if now, err := os.Lstat(path); err == nil && made != nil && os.SameFile(now, made) {
+		os.RemoveAll(path)
+	}
 }
 
 // close stops the tree's watcher and waits for its loop.
