@@ -40,6 +40,24 @@ type Snapshotter interface {
 	Snapshot() (KVReader, error)
 }
 
+// UncachedGetter is an optional ability of a KV: Get without filling the
+// engine's block cache, for values read once (the blobs of a clone's
+// pack). Filling a cache is the costly part of such reads: on the 2-core
+// machines measured, the first touch of fresh memory costs about 3.4 ms
+// per MiB, and a clone of a 70 MiB history spent 0.35 s of its 0.37 s of
+// reading putting blocks into RocksDB's cache.
+type UncachedGetter interface {
+	GetUncached(key []byte) ([]byte, error)
+}
+
+// getUncached is kv.GetUncached where kv has it, else kv.Get.
+func getUncached(kv interface{ Get([]byte) ([]byte, error) }, key []byte) ([]byte, error) {
+	if u, ok := kv.(UncachedGetter); ok {
+		return u.GetUncached(key)
+	}
+	return kv.Get(key)
+}
+
 // KVReader is a read-only view of a KV.
 type KVReader interface {
 	Get(key []byte) ([]byte, error)

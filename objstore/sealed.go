@@ -335,6 +335,14 @@ func (s *sealedKV) open(dst, stored, sealed []byte) (key, value []byte, err erro
 
 func (s *sealedKV) Get(key []byte) ([]byte, error) { return s.get(s.kv, key) }
 
+// GetUncached is Get through the wrapped KV's GetUncached.
+func (s *sealedKV) GetUncached(key []byte) ([]byte, error) { return s.get(uncachedReader{s.kv}, key) }
+
+// uncachedReader reads through getUncached.
+type uncachedReader struct{ reader }
+
+func (u uncachedReader) Get(key []byte) ([]byte, error) { return getUncached(u.reader, key) }
+
 func (s *sealedKV) get(r reader, key []byte) ([]byte, error) {
 	stored := s.storedKey(key)
 	v, err := r.Get(stored)

@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,6 +217,15 @@ func (s *Store) get(k Kind, id ID) ([]byte, error) {
 	return v, err
 }
 
+// getOnce is get through the KV's GetUncached, where it has one.
+func (s *Store) getOnce(k Kind, id ID) ([]byte, error) {
+	v, err := getUncached(s.kv, objectKey(k, id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v %v", ErrNotFound, k, id)
+	}
+	return v, err
+}
+
 // Has reports whether the object of kind k with ID id is stored.
 func (s *Store) Has(k Kind, id ID) (bool, error) {
 	if _, ok := s.cache.Get(k, id); ok {
@@ -264,11 +274,25 @@ func (s *Store) State(id ID) (*State, error) {
 
 // Blob returns a file's content, verified against its ID. The slice is
 // shared with the cache: do not modify it.
-func (s *Store) Blob(id ID) ([]byte, error) {
+func (s *Store) Blob(id ID) ([]byte, error) { return s.blob(id, false) }
+
+// BlobOnce is Blob for a caller that reads many blobs once each (a clone's
+// or a fetch's pack): it fills neither the store's object cache nor the
+// KV's block cache (UncachedGetter). The content is the caller's.
+func (s *Store) BlobOnce(id ID) ([]byte, error) { return s.blob(id, true) }
+
+func (s *Store) blob(id ID, once bool) ([]byte, error) {
 	if v, ok := s.cache.Get(KindBlob, id); ok {
+		if once {
+			return bytes.Clone(v.([]byte)), nil
+		}
 		return v.([]byte), nil
 	}
-	b, err := s.get(KindBlob, id)
+	get := s.get
+	if once {
+		get = s.getOnce
+	}
+	b, err := get(KindBlob, id)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +310,7 @@ func (s *Store) Blob(id ID) ([]byte, error) {
 		}
 		content = make([]byte, 0, size)
 		for _, c := range chunks {
-			cb, err := s.chunk(c.ID)
+			cb, err := s.chunk(c.ID, once)
 			if errors.Is(err, ErrNotFound) {
 				// The chunk list names a chunk the store never had (or lost).
 				return nil, &CorruptError{KindBlob, id, fmt.Errorf("%w: chunk %v missing", ErrCorrupt, c.ID.Short())}
@@ -305,7 +329,9 @@ func (s *Store) Blob(id ID) ([]byte, error) {
 	if got := s.hash.Sum(KindBlob, content); got != id {
 		return nil, &CorruptError{KindBlob, id, fmt.Errorf("%w: hashes to %v", ErrCorrupt, got.Short())}
 	}
-	s.cache.Add(KindBlob, id, content, len(content)+64)
+	if !once {
+		s.cache.Add(KindBlob, id, content, len(content)+64)
+	}
 	return content, nil
 }
 
@@ -315,8 +341,12 @@ func (s *Store) Blob(id ID) ([]byte, error) {
 // blob's ID afterwards, which covers every chunk's bytes, so hashing them
 // one by one as well would read-verify large files twice. Fsck checks
 // chunks one by one, to name the damaged one.
-func (s *Store) chunk(id ID) ([]byte, error) {
-	b, err := s.get(KindChunk, id)
+func (s *Store) chunk(id ID, once bool) ([]byte, error) {
+	get := s.get
+	if once {
+		get = s.getOnce
+	}
+	b, err := get(KindChunk, id)
 	if errors.Is(err, ErrNotFound) && s.tier != nil {
 		b, err = s.readTierChunk(id)
 	}

@@ -300,3 +300,47 @@ func parseValue(s string, i int) (string, int, bool) {
 	}
 	return b.String(), i, true
 }
+
+// PassesLateChecks reports whether a blob passes CheckGitmodules and
+// CheckGitattributes whatever it is named, decided cheaply: no
+// "submodule" in any letter case (a .gitmodules check fails only on keys
+// of a submodule section) and no line of MaxGitattributesLine bytes or
+// more. A receiver that sees a blob before the tree that names it
+// .gitmodules or .gitattributes keeps only the blobs that do not pass,
+// not every small blob in case.
+func PassesLateChecks(data []byte) bool {
+	if len(data) > MaxGitattributesSize {
+		return false
+	}
+	for rest := data; len(rest) >= MaxGitattributesLine; {
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			nl = len(rest)
+		}
+		if nl >= MaxGitattributesLine {
+			return false
+		}
+		rest = rest[nl+1:]
+	}
+	return !containsSubmodule(data)
+}
+
+// containsSubmodule reports whether data contains "submodule" in any
+// letter case: each 'b' or 'B' is looked at (bytes.IndexByte is fast).
+func containsSubmodule(data []byte) bool {
+	const word = "submodule"
+	for _, b := range []byte{'b', 'B'} {
+		for i := 0; ; {
+			j := bytes.IndexByte(data[i:], b)
+			if j < 0 {
+				break
+			}
+			j += i
+			if j >= 2 && j+7 <= len(data) && strings.EqualFold(string(data[j-2:j+7]), word) {
+				return true
+			}
+			i = j + 1
+		}
+	}
+	return false
+}

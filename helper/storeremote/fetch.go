@@ -47,7 +47,7 @@ func (r *Remote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink help
 				if ctx.Err() != nil {
 					continue
 				}
-				data, err := r.store.Blob(j.id)
+				data, err := r.store.BlobOnce(j.id)
 				if err != nil {
 					err = fmt.Errorf("storeremote: blob %v: %w", j.oid, err)
 					readErr.CompareAndSwap(nil, &err)

@@ -72,7 +72,12 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	w := s.NewWriter()
 	// A big push writes objects in big batches, which the store can bulk
 	// load (objstore.Ingester) with few files and no compaction during it.
-	w.FlushBytes = 64 << 20
+	// 16 MiB, not more: one batch is written while the next fills, and
+	// each MiB of memory a process touches for the first time costs about
+	// 3.4 ms on the machines measured (page faults); 64 MiB batches took
+	// the server to 320 MiB for a 92 MiB history, 16 MiB to 210 MiB, in
+	// the same time.
+	w.FlushBytes = 16 << 20
 	// ... written while the next batch is read and converted.
 	w.Background = true
 	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}

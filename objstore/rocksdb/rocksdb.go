@@ -40,12 +40,13 @@ import (
 )
 
 var (
-	_ objstore.KV          = (*KV)(nil)
-	_ objstore.Snapshotter = (*KV)(nil)
-	_ objstore.Compactor   = (*KV)(nil)
-	_ objstore.Statser     = (*KV)(nil)
-	_ objstore.MultiHaser  = (*KV)(nil)
-	_ objstore.Ingester    = (*KV)(nil)
+	_ objstore.KV             = (*KV)(nil)
+	_ objstore.Snapshotter    = (*KV)(nil)
+	_ objstore.Compactor      = (*KV)(nil)
+	_ objstore.Statser        = (*KV)(nil)
+	_ objstore.MultiHaser     = (*KV)(nil)
+	_ objstore.Ingester       = (*KV)(nil)
+	_ objstore.UncachedGetter = (*KV)(nil)
 )
 
 // ErrLocked is returned by Open when another process holds the database's
@@ -74,6 +75,7 @@ type KV struct {
 	opts     *grocksdb.Options
 	bbto     *grocksdb.BlockBasedTableOptions
 	ro       *grocksdb.ReadOptions
+	ronce    *grocksdb.ReadOptions // fill_cache off: GetUncached
 	wo, wso  *grocksdb.WriteOptions
 	readOnly bool
 	// unsettled: a read-only instance whose MANIFEST changed while it was
@@ -178,12 +180,14 @@ func Open(dir string, o Options) (*KV, error) {
 	}
 	wso := grocksdb.NewDefaultWriteOptions()
 	wso.SetSync(true)
+	ronce := grocksdb.NewDefaultReadOptions()
+	ronce.SetFillCache(false)
 	if !o.ReadOnly {
 		removeIngestLeftovers(path)
 	}
 	return &KV{
 		dir: path, pin: pin, db: db, opts: opts, bbto: bbto, readOnly: o.ReadOnly, unsettled: unsettled,
-		ro: grocksdb.NewDefaultReadOptions(),
+		ro: grocksdb.NewDefaultReadOptions(), ronce: ronce,
 		wo: grocksdb.NewDefaultWriteOptions(), wso: wso,
 	}, nil
 }
@@ -324,6 +328,18 @@ func (k *KV) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	return get(k.db, k.ro, key)
+}
+
+// GetUncached is Get without putting the blocks it reads into the block
+// cache (objstore.UncachedGetter): for values read once, such as the blobs
+// of a clone's pack.
+func (k *KV) GetUncached(key []byte) ([]byte, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return get(k.db, k.ronce, key)
 }
 
 func get(db *grocksdb.DB, ro *grocksdb.ReadOptions, key []byte) ([]byte, error) {
@@ -670,6 +686,7 @@ func (k *KV) Close() error {
 		unix.Close(k.pin)
 	}
 	k.ro.Destroy()
+	k.ronce.Destroy()
 	k.wo.Destroy()
 	k.wso.Destroy()
 	k.opts.Destroy()

@@ -484,6 +484,7 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	br := bufio.NewReaderSize(in, 64<<10)
 	kept := map[gitobj.OID][]byte{} // small blobs, for a late .gitmodules
 	keptBytes := 0
+	passes := map[gitobj.OID]bool{} // blobs that pass the late checks, whatever their name
 	var recheck []gitobj.OID
 	for {
 		obj, err := readObject(br)
@@ -502,9 +503,18 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 			return in.fail(err)
 		}
 		recheck = append(recheck, again...)
-		if obj.Type == gitobj.Blob && len(obj.Data) <= recheckBlob && keptBytes+len(obj.Data) <= maxRecheck {
-			kept[obj.OID] = obj.Data
-			keptBytes += len(obj.Data)
+		// A blob may be named .gitmodules or .gitattributes by a tree
+		// that comes after it; those checks then need its bytes. Only the
+		// blobs that could fail them are kept (a push of a whole history
+		// kept 64 MiB of source files in memory before).
+		if obj.Type == gitobj.Blob {
+			switch {
+			case gitobj.PassesLateChecks(obj.Data):
+				passes[obj.OID] = true
+			case len(obj.Data) <= recheckBlob && keptBytes+len(obj.Data) <= maxRecheck:
+				kept[obj.OID] = obj.Data
+				keptBytes += len(obj.Data)
+			}
 		}
 		if err := fn(obj); err != nil {
 			return in.fail(err)
@@ -515,6 +525,9 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	}
 	for _, id := range recheck {
 		data, ok := kept[id]
+		if !ok && passes[id] {
+			continue
+		}
 		if !ok {
 			return &gitobj.FsckError{OID: id, ID: "gitmodulesOrder", Detail: "a large .gitmodules or .gitattributes blob arrived before the tree that names it"}
 		}

@@ -208,6 +208,15 @@ func TestGitPushHostileClient(t *testing.T) {
 			}
 			return &m, tip
 		},
+		// The blob comes before the tree that names it .gitmodules: its
+		// check runs once the tree is seen, on the bytes kept for it.
+		"late gitmodules": func() (*memObjects, gitobj.OID) {
+			var m memObjects
+			blob := m.add(t, gitobj.Blob, "[submodule \"x\"]\n\tpath = x\n\turl = -upload-pack=evil\n")
+			tree := m.add(t, gitobj.Tree, "100644 .gitmodules\x00"+string(blob.Bytes()))
+			tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+			return &m, tip
+		},
 		"client gives up": func() (*memObjects, gitobj.OID) {
 			var m memObjects
 			tip := m.history(t, "w\n", "w", gitobj.OID{})
@@ -221,6 +230,7 @@ func TestGitPushHostileClient(t *testing.T) {
 		"unasked object":  "not asked for",
 		"missing object":  "did not send 1 of the 3",
 		"client gives up": "local repository is corrupt",
+		"late gitmodules": "disallowed submodule url",
 	}
 	for name, mk := range cases {
 		objs, tip := mk()
@@ -231,6 +241,23 @@ func TestGitPushHostileClient(t *testing.T) {
 		if refs, err := f.client(t).Refs("refs/"); err != nil || len(refs) != 0 {
 			t.Errorf("%s: store refs %v, %v after a refused push", name, refs, err)
 		}
+	}
+}
+
+// TestGitPushLateNamedBlobs: blobs that arrive before the tree naming them
+// .gitmodules and .gitattributes, with contents that pass those checks
+// (most of a history's files, which the server no longer keeps in memory
+// for the case): the push lands.
+func TestGitPushLateNamedBlobs(t *testing.T) {
+	f := newFixture(t, Options{})
+	var m memObjects
+	mod := m.add(t, gitobj.Blob, "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.com/lib.git\n")
+	attr := m.add(t, gitobj.Blob, "*.bin binary\n")
+	tree := m.add(t, gitobj.Tree, "100644 .gitattributes\x00"+string(attr.Bytes())+"100644 .gitmodules\x00"+string(mod.Bytes()))
+	tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+	res, err := f.client(t).Git(true).Push(context.Background(), []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, &m)
+	if err != nil || len(res) != 1 || res[0] != nil {
+		t.Fatalf("push: %v %v", res, err)
 	}
 }
 
