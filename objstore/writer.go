@@ -58,6 +58,7 @@ type Writer struct {
 	Background bool
 	flushing   chan struct{} // closed when the background flush is done
 	bgErr      error         // a background flush's error, read after flushing
+	spare      []pendingObj  // the list the last background flush is done with, read after flushing
 
 	// extra holds non-object operations (stat cache entries) that go into
 	// the commit's batch.
@@ -328,7 +329,11 @@ func (w *Writer) flushBackground() error {
 		return err
 	}
 	pending := w.pending
-	w.pending = nil // the goroutine owns the old list now
+	// The goroutine owns the old list now; the next one is the list the
+	// last background flush is done with (a new one of a big push's
+	// batches is a growing copy of tens of thousands of entries each
+	// time).
+	w.pending, w.spare = w.spare[:0], nil
 	clear(w.inBatch)
 	w.size = 0
 	done := make(chan struct{})
@@ -336,6 +341,8 @@ func (w *Writer) flushBackground() error {
 	go func() {
 		defer close(done)
 		w.bgErr = w.write(pending)
+		clear(pending) // let the values go
+		w.spare = pending
 	}()
 	return nil
 }

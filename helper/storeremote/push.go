@@ -557,7 +557,9 @@ func (c *pushConv) convertCommit(oid objstore.GitOID, raw []byte) (objstore.GitO
 
 // convertTree stores a tree after the trees and blobs it names.
 func (c *pushConv) convertTree(oid objstore.GitOID, raw []byte) (objstore.GitObject, error) {
-	var t objstore.Tree
+	// An entry is at least 28 bytes ("1 x\0" and the id): room for all of
+	// them, so appends never copy.
+	t := objstore.Tree{Entries: make([]objstore.Entry, 0, len(raw)/28+1)}
 	err := eachTreeEntry(raw, func(e treeEntry) error {
 		mode, ok := storeMode(e.mode)
 		if !ok {
