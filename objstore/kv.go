@@ -92,6 +92,15 @@ type Compactor interface {
 	Compact() error
 }
 
+// LazyCompactor is a Compactor that defers work while it is busy (RocksDB
+// leaves the files of a bulk load for later) and says when some is left:
+// a long-running owner (helios serve) compacts at a quiet moment, so that a
+// clone right after a push does not share the machine with a compaction.
+type LazyCompactor interface {
+	Compactor
+	CompactionPending() bool
+}
+
 // Statser is a KV that reports engine statistics (sizes, bytes written).
 type Statser interface {
 	Stats() map[string]int64

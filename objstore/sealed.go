@@ -511,6 +511,14 @@ func (s *sealedKV) Compact() error {
 	return nil
 }
 
+// CompactionPending asks kv, if it can tell.
+func (s *sealedKV) CompactionPending() bool {
+	if c, ok := s.kv.(LazyCompactor); ok {
+		return c.CompactionPending()
+	}
+	return false
+}
+
 // Stats returns kv's statistics, if it has any.
 func (s *sealedKV) Stats() map[string]int64 {
 	if st, ok := s.kv.(Statser); ok {

@@ -113,3 +113,39 @@ func TestOldWriterProcess(t *testing.T) {
 	kv.Close()
 	fmt.Println("done")
 }
+
+// TestCompactionPending: overlapping ingested files stay in level 0 (below
+// level0Trigger) and are reported pending until a Compact merges them.
+func TestCompactionPending(t *testing.T) {
+	kv, err := Open(t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	if kv.CompactionPending() {
+		t.Error("a new database says a compaction is pending")
+	}
+	for i := range 3 {
+		var b objstore.Batch
+		for j := range 100 {
+			b.Put(fmt.Appendf(nil, "k%03d-%d", j, i), []byte("v"))
+		}
+		if err := kv.Ingest(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !kv.CompactionPending() {
+		t.Error("three overlapping ingested files: no compaction pending")
+	}
+	if err := kv.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if kv.CompactionPending() {
+		t.Error("still pending after Compact")
+	}
+	n := 0
+	kv.Scan([]byte("k"), func(k, v []byte) error { n++; return nil })
+	if n != 300 {
+		t.Errorf("%d keys after compaction, want 300", n)
+	}
+}

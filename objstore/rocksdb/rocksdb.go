@@ -47,6 +47,7 @@ var (
 	_ objstore.MultiHaser     = (*KV)(nil)
 	_ objstore.Ingester       = (*KV)(nil)
 	_ objstore.UncachedGetter = (*KV)(nil)
+	_ objstore.LazyCompactor  = (*KV)(nil)
 )
 
 // ErrLocked is returned by Open when another process holds the database's
@@ -91,6 +92,9 @@ type KV struct {
 const (
 	blockSize = 16 << 10
 	bloomBits = 10
+	// level0Trigger is the number of level-0 files that starts a
+	// compaction (RocksDB's default is 4).
+	level0Trigger = 12
 )
 
 // Open opens (or with Create makes) the database in dir.
@@ -120,6 +124,13 @@ func Open(dir string, o Options) (*KV, error) {
 	opts.SetStatsDumpPeriodSec(0)
 	opts.SetLevelCompactionDynamicLevelBytes(true)
 	opts.SetMaxBackgroundJobs(2)
+	// A push ingests its objects as overlapping table files into level 0
+	// (16 MiB each, see storeremote); RocksDB's default compacts from 4 of
+	// them, during and right after the push, when a clone may be waiting.
+	// From 12 on it still does (a push of more than about 190 MiB); below
+	// that the files stay until the owner compacts at a quiet moment
+	// (CompactionPending; helios serve does) or gc does.
+	opts.SetLevel0FileNumCompactionTrigger(level0Trigger)
 	opts.SetWriteBufferSize(32 << 20)
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
 	bbto.SetFilterPolicy(grocksdb.NewBloomFilter(bloomBits))
@@ -627,6 +638,18 @@ func (k *KV) Compact() error {
 	return nil
 }
 
+// CompactionPending reports files that a compaction would merge: more than
+// one in level 0 (a push's ingested files, memory tables flushed since).
+func (k *KV) CompactionPending() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.closed || k.readOnly {
+		return false
+	}
+	n, err := strconv.Atoi(k.db.GetProperty("rocksdb.num-files-at-level0"))
+	return err == nil && n > 1
+}
+
 // Stats reports sizes from RocksDB's properties.
 func (k *KV) Stats() map[string]int64 {
 	k.mu.RLock()
@@ -674,6 +697,13 @@ func parseCompactionWrite(s string) (int64, bool) {
 // Close closes the database. Snapshots must be released first; later calls
 // fail with objstore.ErrClosed.
 func (k *KV) Close() error {
+	// A Compact in flight (an owner's quiet-time compaction) holds the
+	// read lock: stop it, so that closing does not wait for all of it.
+	k.mu.RLock()
+	if !k.closed && !k.readOnly {
+		k.db.DisableManualCompaction()
+	}
+	k.mu.RUnlock()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {

@@ -368,6 +368,7 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 	e.pushResults(results)
 	if !opts.DryRun && slices.Contains(results, nil) {
 		s.prebuildClonePack()
+		s.settleLater()
 	}
 	return nil
 }

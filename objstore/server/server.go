@@ -168,7 +168,11 @@ type Server struct {
 	// prebuilding: a clone pack check runs (git.go); prebuildAgain: a push
 	// came during it.
 	prebuilding, prebuildAgain bool
-	reason                     string
+	// settling: a quiet-time compaction waits or runs (settle.go);
+	// lastBusy is when the last request ended.
+	settling bool
+	lastBusy time.Time
+	reason   string
 	wg                         sync.WaitGroup
 
 	requests, connections atomic.Int64
@@ -252,6 +256,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	if first && s.watch != nil && janitor != nil {
 		go s.watch.janitor(janitor)
+	}
+	if first {
+		s.settleLater() // what an earlier server left
 	}
 	for {
 		c, err := ln.Accept()
@@ -391,6 +398,7 @@ func (s *Server) serveConn(sc *serverConn) {
 		}
 		s.mu.Lock()
 		sc.busy = false
+		s.lastBusy = time.Now()
 		stopping := s.stopping
 		s.mu.Unlock()
 		if !ok || stopping || sc.limited {
