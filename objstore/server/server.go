@@ -173,7 +173,7 @@ type Server struct {
 	settling bool
 	lastBusy time.Time
 	reason   string
-	wg                         sync.WaitGroup
+	wg       sync.WaitGroup
 
 	requests, connections atomic.Int64
 	pendingStates         atomic.Int64 // prepared states held, all connections
