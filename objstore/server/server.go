@@ -129,6 +129,9 @@ type Options struct {
 	// IdleTimeout shuts the server down after this long without a
 	// connection (0: never).
 	IdleTimeout time.Duration
+	// SettleQuiet is how long without a request the server waits before it
+	// compacts what a push left (settle.go; 0: 5 s).
+	SettleQuiet time.Duration
 	// Logf, if set, receives one line per connection and per shutdown.
 	Logf func(format string, args ...any)
 	// Watch configures the file watcher that tells a snapshot which paths

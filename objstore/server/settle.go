@@ -7,11 +7,13 @@ import (
 )
 
 // settleQuiet is how long the server waits without a request before it
-// compacts what a push left (see settleLater).
-const settleQuiet = 2 * time.Second
+// compacts what a push left (see settleLater), unless Options.SettleQuiet
+// says otherwise: long enough that the compaction does not land between
+// the steps of a script.
+const settleQuiet = 5 * time.Second
 
 // settleLater compacts the store's database, in the background, once the
-// server has had no request for settleQuiet and no clone pack is being
+// server has had no request for settleQuiet (5 s) and no clone pack is being
 // built, if the database says work is pending (objstore.LazyCompactor: the
 // table files a push ingested). The engine defers that work while files
 // are few; doing it at a quiet moment keeps it off the path of a clone
@@ -30,8 +32,12 @@ func (s *Server) settleLater() {
 	}
 	s.settling = true
 	s.mu.Unlock()
+	wait := s.o.SettleQuiet
+	if wait <= 0 {
+		wait = settleQuiet
+	}
 	go func() {
-		tick := time.NewTicker(settleQuiet / 8)
+		tick := time.NewTicker(wait / 8)
 		defer tick.Stop()
 		for {
 			select {
@@ -43,7 +49,7 @@ func (s *Server) settleLater() {
 			case <-tick.C:
 			}
 			s.mu.Lock()
-			quiet := !s.prebuilding && time.Since(s.lastBusy) >= settleQuiet
+			quiet := !s.prebuilding && time.Since(s.lastBusy) >= wait
 			for sc := range s.conns {
 				quiet = quiet && !sc.busy
 			}
@@ -55,8 +61,11 @@ func (s *Server) settleLater() {
 				continue
 			}
 			if kv.CompactionPending() {
+				start := time.Now()
 				if err := kv.Compact(); err != nil {
 					s.o.Logf("compaction: %v", err)
+				} else {
+					s.o.Logf("compacted the database in %v", time.Since(start).Round(time.Millisecond))
 				}
 			}
 			return

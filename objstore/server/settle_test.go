@@ -27,7 +27,7 @@ func (k *lazyKV) Compact() error {
 }
 
 // TestSettleAfterPush: a push leaves work for the database; the server
-// compacts once requests have stopped for settleQuiet, not while they keep
+// compacts once requests have stopped for the quiet time, not while they keep
 // coming, and only once.
 func TestSettleAfterPush(t *testing.T) {
 	kv := &lazyKV{MemKV: objstore.NewMemKV()}
@@ -35,7 +35,8 @@ func TestSettleAfterPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := serveStore(t, t.TempDir(), s, Options{})
+	const quiet = time.Second
+	f := serveStore(t, t.TempDir(), s, Options{SettleQuiet: quiet})
 	c := f.client(t)
 	var m memObjects
 	tip := m.history(t, "x\n", "x", gitobj.OID{})
@@ -44,8 +45,8 @@ func TestSettleAfterPush(t *testing.T) {
 	if err != nil || res[0] != nil {
 		t.Fatalf("push: %v %v", res, err)
 	}
-	// Requests every 200 ms for twice the quiet time: no compaction.
-	for end := time.Now().Add(2 * settleQuiet); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	// Requests every 50 ms for three times the quiet time: no compaction.
+	for end := time.Now().Add(3 * quiet); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if _, err := c.Refs("refs/"); err != nil {
 			t.Fatal(err)
 		}
@@ -53,14 +54,14 @@ func TestSettleAfterPush(t *testing.T) {
 			t.Fatalf("compacted %d times while requests kept coming", n)
 		}
 	}
-	deadline := time.Now().Add(settleQuiet + 5*time.Second)
+	deadline := time.Now().Add(quiet + 10*time.Second)
 	for kv.compacted.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no compaction after the requests stopped")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(settleQuiet / 2)
+	time.Sleep(2 * quiet)
 	if n := kv.compacted.Load(); n != 1 {
 		t.Errorf("compacted %d times, want 1", n)
 	}
