@@ -71,15 +71,7 @@ func TestListNewMatchesRevList(t *testing.T) {
 	commits = append(commits, gitIn(t, dir, "rev-parse", "HEAD"))
 	step(11)
 
-	r, err := Open(ctx, filepath.Join(dir, ".git"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := r.CatFile(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	r, cat := openWithReader(t, filepath.Join(dir, ".git"))
 	revList := func(args ...string) map[string]bool {
 		out := gitIn(t, dir, append([]string{"rev-list", "--objects", "--no-object-names"}, args...)...)
 		m := map[string]bool{}

@@ -119,15 +119,7 @@ func TestAncestorWalk(t *testing.T) {
 	gitIn(t, dir, "merge", "-q", "--no-edit", "-s", "ours", "side")
 	merge := gitIn(t, dir, "rev-parse", "HEAD")
 	ids = append(ids, side, merge)
-	r, err := Open(ctx, filepath.Join(dir, ".git"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := r.CatFile(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	r, cat := openWithReader(t, filepath.Join(dir, ".git"))
 	for _, a := range ids {
 		for _, b := range ids {
 			ao, bo := gitobj.MustParseOID(a), gitobj.MustParseOID(b)
@@ -154,15 +146,7 @@ func TestAncestorWalk(t *testing.T) {
 	// shallow boundary.
 	shallow := t.TempDir()
 	gitIn(t, shallow, "clone", "-q", "--depth", "2", "--no-local", "--branch", "main", "file://"+dir, "s")
-	sr, err := Open(ctx, filepath.Join(shallow, "s", ".git"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scat, err := sr.CatFile(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scat.Close()
+	sr, scat := openWithReader(t, filepath.Join(shallow, "s", ".git"))
 	tip := gitobj.MustParseOID(strings.TrimSpace(gitIn(t, filepath.Join(shallow, "s"), "rev-parse", "HEAD")))
 	if _, sure, err := scat.WalkTo(ctx, first, tip, walkLimit); sure || err != nil {
 		t.Errorf("shallow history: sure %v err %v, want unsure", sure, err)
@@ -173,4 +157,20 @@ func TestAncestorWalk(t *testing.T) {
 	if ok, err := sr.IsAncestor(ctx, scat, first, tip); ok || err == nil {
 		t.Errorf("shallow: IsAncestor of a commit beyond the boundary = %v %v, want git's error", ok, err)
 	}
+}
+
+// openWithReader opens the repository at gitDir and a cat-file reader on it,
+// closed when the test ends.
+func openWithReader(t *testing.T, gitDir string) (*Repo, *CatFile) {
+	t.Helper()
+	r, err := Open(context.Background(), gitDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := r.CatFile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return r, cat
 }
