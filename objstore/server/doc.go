@@ -221,5 +221,15 @@
 //
 // The server exits after IdleTimeout without an open connection, on a stop
 // request, or when a client of another build arrives; requests in flight
-// finish first.
+// finish first. helios serve also stops within 2 s when its store
+// directory is removed or replaced; the socket and watch markers it removes
+// on the way out are only its own (Listener.Close, removeIfSame), never a
+// later server's at the same path.
+//
+// After a push, and at start, the server compacts the database once it has
+// had no request for SettleQuiet (5 s) and no clone pack is being built,
+// if the database says work is pending (objstore.LazyCompactor): the table
+// files a push ingests stay in RocksDB's level 0 until then, so a clone
+// right after the push does not share the machine with the compaction
+// (settle.go).
 package server
