@@ -1,6 +1,9 @@
 package objstore
 
-import "errors"
+import (
+	"errors"
+	"slices"
+)
 
 // ErrNotFound is returned when a key, object or ref does not exist.
 var ErrNotFound = errors.New("objstore: not found")
@@ -129,6 +132,9 @@ func (b *Batch) Put(key, value []byte) {
 	b.ops = append(b.ops, BatchOp{Key: key, Value: value})
 	b.size += len(key) + len(value)
 }
+
+// Grow makes room for n more operations (a big batch then grows once).
+func (b *Batch) Grow(n int) { b.ops = slices.Grow(b.ops, n) }
 
 // Delete adds a delete of key.
 func (b *Batch) Delete(key []byte) {

@@ -246,6 +246,7 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 	}
 	var tiered []*pendingObj
 	var revs map[string]bool // reverse entries in this batch: the first wins
+	b.Grow(len(pending))
 	for i := range pending {
 		if present[i] {
 			continue
