@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"runtime/pprof"
 
 	"github.com/helios-vcs/helios/cmd/internal/remotehelper"
 	"github.com/helios-vcs/helios/cmd/internal/remotehelper/direct"
@@ -15,18 +14,6 @@ import (
 )
 
 func main() {
-	// HELIOS_HELPER_CPUPROFILE=file writes a CPU profile of the helper (for
-	// scripts/compare-clone.sh and anyone asking where the time goes).
-	if path := os.Getenv("HELIOS_HELPER_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				code := run(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr)
-				pprof.StopCPUProfile()
-				f.Close()
-				os.Exit(code)
-			}
-		}
-	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/helios-vcs/helios/helper"
@@ -37,6 +38,16 @@ type Options struct {
 // Run is git-remote-helios with its arguments, $GIT_DIR and standard
 // streams; it returns the exit code.
 func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, stdout, stderr io.Writer, o Options) int {
+	// HELIOS_HELPER_CPUPROFILE=file writes a CPU profile of the helper (for
+	// scripts/compare-clone.sh and anyone asking where the time goes).
+	if path := os.Getenv("HELIOS_HELPER_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close() // after the profile's last write (defers run last first)
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	var closer io.Closer
 	open := func(url string) (helper.Remote, error) {
 		if strings.HasPrefix(url, "tls://") {
