@@ -102,6 +102,9 @@ type Compactor interface {
 type LazyCompactor interface {
 	Compactor
 	CompactionPending() bool
+	// Settle does the deferred work the way the engine would have (not a
+	// full Compact, which rewrites everything).
+	Settle() error
 }
 
 // Statser is a KV that reports engine statistics (sizes, bytes written).

@@ -519,6 +519,14 @@ func (s *sealedKV) CompactionPending() bool {
 	return false
 }
 
+// Settle settles kv, if it can.
+func (s *sealedKV) Settle() error {
+	if c, ok := s.kv.(LazyCompactor); ok {
+		return c.Settle()
+	}
+	return nil
+}
+
 // Stats returns kv's statistics, if it has any.
 func (s *sealedKV) Stats() map[string]int64 {
 	if st, ok := s.kv.(Statser); ok {

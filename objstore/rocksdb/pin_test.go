@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/helios-vcs/helios/objstore"
 )
@@ -115,7 +116,8 @@ func TestOldWriterProcess(t *testing.T) {
 }
 
 // TestCompactionPending: overlapping ingested files stay in level 0 (below
-// level0Trigger) and are reported pending until a Compact merges them.
+// level0Trigger) and are reported pending until Settle has RocksDB merge
+// them; the trigger is back to level0Trigger afterwards.
 func TestCompactionPending(t *testing.T) {
 	kv, err := Open(t.TempDir(), Options{Create: true})
 	if err != nil {
@@ -137,15 +139,27 @@ func TestCompactionPending(t *testing.T) {
 	if !kv.CompactionPending() {
 		t.Error("three overlapping ingested files: no compaction pending")
 	}
-	if err := kv.Compact(); err != nil {
+	if err := kv.Settle(); err != nil {
 		t.Fatal(err)
 	}
 	if kv.CompactionPending() {
-		t.Error("still pending after Compact")
+		t.Error("still pending after Settle")
+	}
+	// Three more files stay, under the restored trigger.
+	for i := 3; i < 6; i++ {
+		var b objstore.Batch
+		b.Put(fmt.Appendf(nil, "k%03d-%d", 0, i), []byte("v"))
+		if err := kv.Ingest(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if !kv.CompactionPending() {
+		t.Error("after Settle, three new files were compacted at once: the trigger was not restored")
 	}
 	n := 0
 	kv.Scan([]byte("k"), func(k, v []byte) error { n++; return nil })
-	if n != 300 {
+	if n != 303 {
 		t.Errorf("%d keys after compaction, want 300", n)
 	}
 }

@@ -662,6 +662,49 @@ func (k *KV) CompactionPending() bool {
 	return err == nil && n > 1
 }
 
+// Settle does now the compaction RocksDB defers below level0Trigger, the
+// way RocksDB itself would do it: level 0 into the next level. (Compact,
+// gc's full compaction, rewrites every level down to the bottom: after a
+// push into a store of gigabytes, all of them.) It lowers the trigger,
+// waits until level 0 holds one file at most and no compaction is pending
+// or running, and puts the trigger back. It returns early, with nil, when
+// the database closes.
+func (k *KV) Settle() error {
+	set := func(n int) error {
+		k.mu.RLock()
+		defer k.mu.RUnlock()
+		if k.closed {
+			return objstore.ErrClosed
+		}
+		return k.db.SetOptions([]string{"level0_file_num_compaction_trigger"}, []string{strconv.Itoa(n)})
+	}
+	if err := set(1); err != nil {
+		if errors.Is(err, objstore.ErrClosed) {
+			return nil
+		}
+		return fmt.Errorf("rocksdb: settle: %w", err)
+	}
+	for {
+		time.Sleep(50 * time.Millisecond)
+		k.mu.RLock()
+		if k.closed {
+			k.mu.RUnlock()
+			return nil
+		}
+		l0, _ := strconv.Atoi(k.db.GetProperty("rocksdb.num-files-at-level0"))
+		pending, _ := k.db.GetIntProperty("rocksdb.compaction-pending")
+		running, _ := k.db.GetIntProperty("rocksdb.num-running-compactions")
+		k.mu.RUnlock()
+		if l0 <= 1 && pending == 0 && running == 0 {
+			break
+		}
+	}
+	if err := set(level0Trigger); err != nil && !errors.Is(err, objstore.ErrClosed) {
+		return fmt.Errorf("rocksdb: settle: %w", err)
+	}
+	return nil
+}
+
 // Stats reports sizes from RocksDB's properties.
 func (k *KV) Stats() map[string]int64 {
 	k.mu.RLock()

@@ -15,9 +15,12 @@ const settleQuiet = 5 * time.Second
 // settleLater compacts the store's database, in the background, once the
 // server has had no request for settleQuiet (5 s) and no clone pack is being
 // built, if the database says work is pending (objstore.LazyCompactor: the
-// table files a push ingested). The engine defers that work while files
-// are few; doing it at a quiet moment keeps it off the path of a clone
-// that follows a push, and leaves the store compact soon after. A request
+// table files a push ingested), with LazyCompactor.Settle: the engine's
+// own level-0 compaction, brought forward, not gc's full rewrite (which
+// would rewrite a store of gigabytes after every push). The engine defers
+// that work while files are few; doing it at a quiet moment keeps it off
+// the path of a clone that follows a push, and leaves the store compact
+// soon after. A request
 // during the wait moves the moment on; Shutdown stops the wait, and
 // closing the database stops a compaction under way.
 func (s *Server) settleLater() {
@@ -62,7 +65,7 @@ func (s *Server) settleLater() {
 			}
 			if kv.CompactionPending() {
 				start := time.Now()
-				if err := kv.Compact(); err != nil {
+				if err := kv.Settle(); err != nil {
 					s.o.Logf("compaction: %v", err)
 				} else {
 					s.o.Logf("compacted the database in %v", time.Since(start).Round(time.Millisecond))
