@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/helios-vcs/helios/audit/serveauth"
 	"github.com/helios-vcs/helios/objstore"
@@ -31,44 +27,8 @@ allow R    refs/**          *
 // binary as helios) and returns the TLS address it listens on.
 func startTLSServe(t *testing.T, store string, certs tlstest.Files) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--store", store, "--listen", "127.0.0.1:0",
-		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
-	cmd.Env = os.Environ()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "helios serve: TLS on "); ok {
-				addr <- a
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	select {
-	case a := <-addr:
-		return a
-	case err := <-exited:
-		t.Fatalf("helios serve exited: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("helios serve did not listen within a minute")
-	}
-	return ""
+	return startServeProcess(t, "--store", store,
+		"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA).addr
 }
 
 // TestServeTLS runs helios serve with a TLS listener as its own process:

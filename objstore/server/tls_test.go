@@ -99,6 +99,13 @@ func newTLSFixtureWith(t *testing.T, o Options) *tlsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &tlsFixture{fixture: f, addr: f.serveTLS(t, cfg), certs: certs, auth: auth, j: j}
+}
+
+// serveTLS has the fixture's server listen on TLS too (a local port) until
+// the test ends, and returns the address.
+func (f *fixture) serveTLS(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
 	ln, err := ListenTLS("127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +118,7 @@ func newTLSFixtureWith(t *testing.T, o Options) *tlsFixture {
 			t.Errorf("serve tls: %v", err)
 		}
 	})
-	return &tlsFixture{fixture: f, addr: ln.Addr().String(), certs: certs, auth: auth, j: j}
+	return ln.Addr().String()
 }
 
 func (f *tlsFixture) as(user string) TLSClientOptions {

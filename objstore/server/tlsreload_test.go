@@ -67,19 +67,7 @@ func TestTLSReloadAndRevocation(t *testing.T) {
 			defer logMu.Unlock()
 			logs = append(logs, fmt.Sprintf(format, a...))
 		}})
-	ln, err := ListenTLS("127.0.0.1:0", creds.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		f.srv.Shutdown()
-		if err := <-done; err != nil {
-			t.Errorf("serve tls: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
+	addr := f.serveTLS(t, creds.Config())
 	as := func(user, ca string) TLSClientOptions {
 		return TLSClientOptions{CAFile: ca, CertFile: certs.ClientCert[user], KeyFile: certs.ClientKey[user]}
 	}
