@@ -113,22 +113,32 @@ func writeNew(path, text string, mode os.FileMode) error {
 // LoadSigner reads a signer key file. A file readable by group or others is
 // refused: whoever can read it can sign checkpoints.
 func LoadSigner(path string) (note.Signer, error) {
-	st, err := os.Stat(path)
+	b, err := readPrivateKey(path, "signing key")
 	if err != nil {
-		return nil, fmt.Errorf("audit: signing key: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit: signing key %q is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: signing key: %w", err)
+		return nil, err
 	}
 	s, err := note.NewSigner(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// readPrivateKey reads a private key file (what names it in errors),
+// refusing one that group or others can read.
+func readPrivateKey(path, what string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %w", what, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit: %s %q is readable by others (mode %v); chmod 600 it", what, path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %w", what, err)
+	}
+	return b, nil
 }
 
 // LoadVerifier reads a verifier key file, or parses vkey text directly when

@@ -165,16 +165,9 @@ func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
 // LoadCosigner reads a witness private key file; a file readable by group
 // or others is refused, as for the store's signing key.
 func LoadCosigner(path string, now func() time.Time) (note.Signer, error) {
-	st, err := os.Stat(path)
+	b, err := readPrivateKey(path, "witness key")
 	if err != nil {
-		return nil, fmt.Errorf("audit: witness key: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit: witness key %q is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: witness key: %w", err)
+		return nil, err
 	}
 	s, err := NewCosigner(string(b), now)
 	if err != nil {
