@@ -84,20 +84,6 @@ func (p *servedProcess) waitFor(t *testing.T, s string) {
 	}
 }
 
-func copyInto(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".new", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".new", dst); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestServeTLSReload: helios serve --listen with --client-crl reloads its
 // certificate, key, client CA and CRL on SIGHUP without dropping open
 // connections: a client certificate revoked by the new CRL is refused, a
@@ -113,8 +99,8 @@ func TestServeTLSReload(t *testing.T) {
 	}
 	live := t.TempDir()
 	cert, key, crl := filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem"), filepath.Join(live, "crl.pem")
-	copyInto(t, certs.ServerCert, cert)
-	copyInto(t, certs.ServerKey, key)
+	tlstest.Replace(t, certs.ServerCert, cert)
+	tlstest.Replace(t, certs.ServerKey, key)
 	if err := tlstest.CRL(pki, crl, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +122,8 @@ func TestServeTLSReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyInto(t, newCert, cert)
-	copyInto(t, newKey, key)
+	tlstest.Replace(t, newCert, cert)
+	tlstest.Replace(t, newKey, key)
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

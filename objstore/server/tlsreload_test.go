@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,21 +14,6 @@ import (
 	"github.com/helios-vcs/helios/objstore"
 	"github.com/helios-vcs/helios/objstore/server/tlstest"
 )
-
-// copyFile replaces dst with src's content (a new mtime and maybe size).
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".tmp", dst); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestTLSReloadAndRevocation: after a reload, a client certificate the new
 // CRL lists is refused while others still get in, a connection made before
@@ -49,8 +33,8 @@ func TestTLSReloadAndRevocation(t *testing.T) {
 	// The listener reads copies, so that the test can swap them.
 	live := t.TempDir()
 	cert, key := filepath.Join(live, "server.pem"), filepath.Join(live, "server-key.pem")
-	copyFile(t, certs.ServerCert, cert)
-	copyFile(t, certs.ServerKey, key)
+	tlstest.Replace(t, certs.ServerCert, cert)
+	tlstest.Replace(t, certs.ServerKey, key)
 	creds, err := NewTLSCredentials(TLSOptions{CertFile: cert, KeyFile: key, ClientCAFile: certs.CA, ClientCRLFile: crl})
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +147,8 @@ func TestTLSReloadAndRevocation(t *testing.T) {
 	if err := tlstest.CRL(dir, crl, 4, certs.ClientCert["bob"]); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, newCert, cert)
-	copyFile(t, newKey, key)
+	tlstest.Replace(t, newCert, cert)
+	tlstest.Replace(t, newKey, key)
 	if err := creds.Reload(); err != nil {
 		t.Fatal(err)
 	}

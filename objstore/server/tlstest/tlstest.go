@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -175,6 +176,22 @@ func ServerCert(dir, caName string) (ca, cert, key string, err error) {
 		return "", "", "", err
 	}
 	return filepath.Join(dir, caName+".pem"), filepath.Join(dir, caName+"-server.pem"), filepath.Join(dir, caName+"-server-key.pem"), nil
+}
+
+// Replace puts src's content at dst with a rename, as a deployment swaps a
+// certificate in: dst gets a new mtime and, maybe, size.
+func Replace(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst+".new", b, 0o600)
+	}
+	if err == nil {
+		err = os.Rename(dst+".new", dst)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readCert(file string) (*x509.Certificate, error) {
