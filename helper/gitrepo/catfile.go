@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,44 +145,69 @@ func (c *CatFile) WalkTo(ctx context.Context, a, b gitobj.OID, limit int) (found
 	if a == b {
 		return true, true, nil
 	}
-	seen := map[gitobj.OID]bool{b: true}
-	front := []gitobj.OID{b}
+	sure, err = c.walkCommits(ctx, []gitobj.OID{b}, nil, limit, func(_ gitobj.Object, parents []gitobj.OID) error {
+		if slices.Contains(parents, a) {
+			found = true
+			return errStopWalk
+		}
+		return nil
+	})
+	return found, sure, err
+}
+
+// errStopWalk, from walkCommits' visit, ends the walk: it is complete.
+// errUnsure gives it up: it cannot tell.
+var (
+	errStopWalk = errors.New("gitrepo: walk stopped")
+	errUnsure   = errors.New("gitrepo: walk gave up")
+)
+
+// walkCommits reads the commits in front and then, generation by
+// generation, their parents that skip (if set) does not exclude, each once,
+// and calls visit with every commit and its parents. sure is false, with no
+// error, when the walk cannot finish: more than limit commits, a missing
+// object, one that is not a commit or has a malformed header, or visit
+// returning errUnsure. visit's errStopWalk ends the walk early, sure.
+func (c *CatFile) walkCommits(ctx context.Context, front []gitobj.OID, skip func(gitobj.OID) bool, limit int, visit func(o gitobj.Object, parents []gitobj.OID) error) (sure bool, err error) {
+	seen := make(map[gitobj.OID]bool, len(front))
+	for _, id := range front {
+		seen[id] = true
+	}
 	for n := 0; len(front) > 0; {
 		if n += len(front); n > limit {
-			return false, false, nil
+			return false, nil
 		}
 		var next []gitobj.OID
-		odd := false
 		err := c.Stream(ctx, front, func(o gitobj.Object) error {
 			if o.Type != gitobj.Commit {
-				odd = true
-				return nil
+				return errUnsure
 			}
 			ps, ok := commitParents(c.format, o.Data)
 			if !ok {
-				odd = true
-				return nil
+				return errUnsure
+			}
+			if err := visit(o, ps); err != nil {
+				return err
 			}
 			for _, p := range ps {
-				if !seen[p] {
+				if !seen[p] && (skip == nil || !skip(p)) {
 					seen[p] = true
 					next = append(next, p)
 				}
 			}
 			return nil
 		})
-		if errors.Is(err, ErrNotFound) || odd {
-			return false, false, nil
-		}
-		if err != nil {
-			return false, false, err
-		}
-		if seen[a] {
-			return true, true, nil
+		switch {
+		case errors.Is(err, errStopWalk):
+			return true, nil
+		case errors.Is(err, ErrNotFound), errors.Is(err, errUnsure):
+			return false, nil
+		case err != nil:
+			return false, err
 		}
 		front = next
 	}
-	return false, true, nil
+	return true, nil
 }
 
 // commitParents reads the parent lines of a commit's header.

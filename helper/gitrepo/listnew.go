@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
@@ -33,44 +34,21 @@ func (r *Repo) ListNew(ctx context.Context, cat *CatFile, tips, haves []gitobj.O
 	var order []gitobj.OID
 	front := make([]gitobj.OID, 0, len(tips))
 	for _, t := range tips {
-		if !have[t] && commits[t] == nil {
-			commits[t] = []byte{}
+		if !have[t] && !slices.Contains(front, t) {
 			front = append(front, t)
 		}
 	}
-	for len(front) > 0 {
-		if len(order)+len(front) > maxCommits {
-			return nil, false, nil
-		}
-		var next []gitobj.OID
-		bad := false
-		err := cat.Stream(ctx, front, func(o gitobj.Object) error {
-			if o.Type != gitobj.Commit {
-				bad = true
-				return nil
-			}
-			ps, ok := commitParents(cat.format, o.Data)
-			if !ok || len(ps) == 0 {
-				bad = true // a root commit: the whole tree is new, rev-list is as cheap
-				return nil
+	sure, err := cat.walkCommits(ctx, front, func(p gitobj.OID) bool { return have[p] }, maxCommits,
+		func(o gitobj.Object, parents []gitobj.OID) error {
+			if len(parents) == 0 {
+				return errUnsure // a root commit: the whole tree is new, rev-list is as cheap
 			}
 			commits[o.OID] = o.Data
 			order = append(order, o.OID)
-			for _, p := range ps {
-				if !have[p] && commits[p] == nil {
-					commits[p] = []byte{}
-					next = append(next, p)
-				}
-			}
 			return nil
 		})
-		if errors.Is(err, ErrNotFound) || bad {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		front = next
+	if err != nil || !sure {
+		return nil, false, err
 	}
 	// Each new commit's tree against its parents' trees.
 	seen := map[gitobj.OID]bool{}
