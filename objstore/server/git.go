@@ -485,7 +485,7 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	br := bufio.NewReaderSize(in, 64<<10)
 	kept := map[gitobj.OID][]byte{} // small blobs, for a late .gitmodules
 	keptBytes := 0
-	passes := map[gitobj.OID]bool{} // blobs that pass the late checks, whatever their name
+	unkept := map[gitobj.OID]bool{} // blobs that could fail the late checks, too big to keep
 	var recheck []gitobj.OID
 	for {
 		obj, err := readObject(br)
@@ -508,13 +508,12 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 		// that comes after it; those checks then need its bytes. Only the
 		// blobs that could fail them are kept (a push of a whole history
 		// kept 64 MiB of source files in memory before).
-		if obj.Type == gitobj.Blob {
-			switch {
-			case gitobj.PassesLateChecks(obj.Data):
-				passes[obj.OID] = true
-			case len(obj.Data) <= recheckBlob && keptBytes+len(obj.Data) <= maxRecheck:
+		if obj.Type == gitobj.Blob && !gitobj.PassesLateChecks(obj.Data) {
+			if len(obj.Data) <= recheckBlob && keptBytes+len(obj.Data) <= maxRecheck {
 				kept[obj.OID] = obj.Data
 				keptBytes += len(obj.Data)
+			} else {
+				unkept[obj.OID] = true
 			}
 		}
 		if err := fn(obj); err != nil {
@@ -526,8 +525,8 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	}
 	for _, id := range recheck {
 		data, ok := kept[id]
-		if !ok && passes[id] {
-			continue
+		if !ok && !unkept[id] {
+			continue // it passes whatever its name
 		}
 		if !ok {
 			return &gitobj.FsckError{OID: id, ID: "gitmodulesOrder", Detail: "a large .gitmodules or .gitattributes blob arrived before the tree that names it"}
