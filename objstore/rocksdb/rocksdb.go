@@ -344,25 +344,20 @@ func (k *KV) check() error {
 	return nil
 }
 
-func (k *KV) Get(key []byte) ([]byte, error) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if err := k.check(); err != nil {
-		return nil, err
-	}
-	return get(k.db, k.ro, key)
-}
+func (k *KV) Get(key []byte) ([]byte, error) { return k.getWith(k.ro, key) }
 
 // GetUncached is Get without putting the blocks it reads into the block
 // cache (objstore.UncachedGetter): for values read once, such as the blobs
 // of a clone's pack.
-func (k *KV) GetUncached(key []byte) ([]byte, error) {
+func (k *KV) GetUncached(key []byte) ([]byte, error) { return k.getWith(k.ronce, key) }
+
+func (k *KV) getWith(ro *grocksdb.ReadOptions, key []byte) ([]byte, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	if err := k.check(); err != nil {
 		return nil, err
 	}
-	return get(k.db, k.ronce, key)
+	return get(k.db, ro, key)
 }
 
 func get(db *grocksdb.DB, ro *grocksdb.ReadOptions, key []byte) ([]byte, error) {
