@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"unicode"
 
@@ -315,7 +316,10 @@ type localObjects struct {
 	unchecked bool
 }
 
-var _ PushObjectStreamer = (*localObjects)(nil)
+var (
+	_ PushObjectStreamer = (*localObjects)(nil)
+	_ PushObjectPiper    = (*localObjects)(nil)
+)
 
 // list runs git rev-list over the push (once), calling fn for each id.
 func (o *localObjects) list(ctx context.Context, fn func(gitobj.OID) error) error {
@@ -449,6 +453,23 @@ func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, 
 		return err
 	}
 	return o.checkLate(ctx, cat)
+}
+
+// Pipe implements PushObjectPiper, for a remote that checks every object
+// itself only.
+func (o *localObjects) Pipe(ctx context.Context, ids []gitobj.OID) (*os.File, func(bool) error, error) {
+	if !o.unchecked {
+		return nil, nil, errors.New("helper: push: objects are piped only to a remote that checks them")
+	}
+	local, err := o.s.localRepo(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := local.BatchPipe(ctx, ids, o.progress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("helper: push: %w", err)
+	}
+	return p.R(), p.Wait, nil
 }
 
 // check verifies one object on its way to the remote.

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"context"
+	"os"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
@@ -118,6 +119,20 @@ type PushObjectStreamer interface {
 	// is called in order. The first error from want, fn, the listing or a
 	// check ends Stream and is returned.
 	Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error
+}
+
+// PushObjectPiper is PushObjects that can hand objects over as a pipe that
+// git cat-file --batch writes into (gitrepo.BatchPipe), for a remote on
+// this machine to read itself: helios serve, through its Unix socket. The
+// objects then do not pass through the helper. They are not checked on
+// the way (the pipe goes to a CheckingRemote, which checks every one).
+// An optional ability: a Remote falls back to Read.
+type PushObjectPiper interface {
+	// Pipe starts writing ids, in order, into a new pipe. The caller takes
+	// the pipe and calls wait once the reader is done with it (stop: the
+	// reader stopped early, or is gone), which returns what went wrong
+	// on this side, if anything did.
+	Pipe(ctx context.Context, ids []gitobj.OID) (pipe *os.File, wait func(stop bool) error, err error)
 }
 
 // Rejection is a push rejection in git's own words. git maps these exact

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +89,16 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 			if pprof.StartCPUProfile(f) == nil {
 				defer f.Close()
 				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	// HELIOS_SERVE_TRACE=file writes an execution trace (go tool trace):
+	// which of the server's goroutines waits on what during a push.
+	if path := os.Getenv("HELIOS_SERVE_TRACE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if trace.Start(f) == nil {
+				defer f.Close()
+				defer trace.Stop()
 			}
 		}
 	}

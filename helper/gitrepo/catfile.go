@@ -9,7 +9,6 @@ import (
 	"io"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -379,24 +378,9 @@ func (c *CatFile) StreamFrom(ctx context.Context, ids <-chan gitobj.OID, fn func
 
 // readHeader reads "<oid> <type> <size>" or "<oid> missing".
 func (c *CatFile) readHeader(id gitobj.OID) (gitobj.Type, int64, error) {
-	line, err := c.out.ReadString('\n')
+	line, err := c.out.ReadSlice('\n')
 	if err != nil {
 		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
 	}
-	f := strings.Fields(line)
-	if len(f) == 2 && f[1] == "missing" {
-		return 0, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	if len(f) != 3 || f[0] != id.String() {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q for %s", line, id)
-	}
-	t, err := gitobj.ParseType(f[1])
-	if err != nil {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w", err)
-	}
-	size, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || size < 0 {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: bad size in %q", line)
-	}
-	return t, size, nil
+	return parseBatchHeader(line, id)
 }

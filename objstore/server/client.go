@@ -172,6 +172,9 @@ type Status struct {
 	Open        int           `json:"open_connections"`
 	Connections int           `json:"connections"`
 	Requests    int           `json:"requests"`
+	// PipedPushes counts the pushes whose objects came through a pipe
+	// from the client's git (fdpass.go) instead of the connection.
+	PipedPushes int `json:"piped_pushes"`
 	// PeerUID and PeerPID are this client as the server saw it.
 	PeerUID int `json:"peer_uid"`
 	PeerPID int `json:"peer_pid"`
@@ -182,7 +185,7 @@ func (c *Client) Status() (Status, error) {
 	var s Status
 	err := c.call(opStatus, nil, nil, func(d *dec) {
 		s = Status{Build: d.str(), PID: int(d.u()), Started: d.time(), IdleTimeout: time.Duration(d.i()),
-			Open: int(d.u()), Connections: int(d.u()), Requests: int(d.u()), PeerUID: int(d.i()), PeerPID: int(d.i())}
+			Open: int(d.u()), Connections: int(d.u()), Requests: int(d.u()), PeerUID: int(d.i()), PeerPID: int(d.i()), PipedPushes: int(d.u())}
 	})
 	return s, err
 }

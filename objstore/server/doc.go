@@ -43,6 +43,9 @@
 //	             found IDs
 //	'd' data     a piece (≤ 64 KiB) of a streamed value, before its 'r'
 //	'z' end      end of a client → server stream (reserved for uploads)
+//	'p' pipe     client → server, over a Unix socket, instead of a push's
+//	             object stream: the next byte carries (SCM_RIGHTS) a pipe
+//	             that git cat-file --batch writes the objects into
 //
 // Payloads are unsigned or zig-zag varints, strings and byte strings as a
 // uvarint length and the bytes, IDs as 32 raw bytes, flags as one byte,
@@ -73,7 +76,8 @@
 // Operations (the op byte; arguments → results):
 //
 //	1  status            → build, pid, start time, idle timeout, open and
-//	                       total connections, requests, the caller's uid/pid
+//	                       total connections, requests, the caller's uid/pid,
+//	                       pushes that came through a pipe
 //	2  stop              → (the server shuts down after answering)
 //	3  snapshot          dir, ref, message, author, durable → SnapshotResult
 //	4  checkout          dir, state, force → MaterializeStats
@@ -99,7 +103,8 @@
 //	                     then the client streams the ids it offers ('d'…'z');
 //	                     the server may answer with the ids it lacks ('d'…'z')
 //	                     and the client streams those objects ('d'…'z', or
-//	                     'e' to give up); → n × push result
+//	                     'e' to give up), or on this machine hands over a
+//	                     pipe of them ('p', fdpass.go); → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
 //	25 walk              root tree → 'd' frames of (path, entry), then count

@@ -10,12 +10,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helios-vcs/helios/audit"
 	"github.com/helios-vcs/helios/audit/storeaudit"
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/gitobj"
+	"github.com/helios-vcs/helios/helper/gitrepo"
 	"github.com/helios-vcs/helios/helper/storeremote"
 	"github.com/helios-vcs/helios/objstore"
 	"golang.org/x/mod/sumdb/tlog"
@@ -357,7 +359,7 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 	if err := s.authorize(sc, opGitPush, ""); err != nil {
 		return err
 	}
-	objs := &streamedObjects{ids: ids, r: r, w: w}
+	objs := &streamedObjects{ids: ids, r: r, w: w, fds: sc.fds, piped: &s.pipedPushes, done: s.done}
 	results, err := s.gitRemote(sc).Push(ctx, updates, opts, objs)
 	if err != nil {
 		return err
@@ -464,6 +466,9 @@ type streamedObjects struct {
 	ids   []gitobj.OID
 	r     *bufio.Reader
 	w     *bufio.Writer
+	fds   *fdConn         // nil: the connection cannot pass a pipe
+	piped *atomic.Int64   // counts the pushes that passed one
+	done  <-chan struct{} // closed when the server stops
 	check helper.ObjectChecker
 }
 
@@ -477,28 +482,26 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	if err := out.end(); err != nil {
 		return fmt.Errorf("%w: %w", errBroken, err)
 	}
-	want := make(map[gitobj.OID]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
-	in := &frameSource{r: o.r}
+	in := &frameSource{r: o.r, pipeOK: o.fds != nil}
 	br := bufio.NewReaderSize(in, 64<<10)
+	br.Peek(1)
+	next, stop, err := o.source(in, br, ids)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	kept := map[gitobj.OID][]byte{} // small blobs, for a late .gitmodules
 	keptBytes := 0
 	unkept := map[gitobj.OID]bool{} // blobs that could fail the late checks, too big to keep
 	var recheck []gitobj.OID
 	for {
-		obj, err := readObject(br)
+		obj, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return in.fail(err)
 		}
-		if !want[obj.OID] {
-			return in.fail(fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID))
-		}
-		delete(want, obj.OID)
 		again, err := o.check.Check(obj)
 		if err != nil {
 			return in.fail(err)
@@ -520,9 +523,6 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 			return in.fail(err)
 		}
 	}
-	if len(want) > 0 {
-		return fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
-	}
 	for _, id := range recheck {
 		data, ok := kept[id]
 		if !ok && !unkept[id] {
@@ -536,6 +536,57 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 		}
 	}
 	return nil
+}
+
+// source returns the reader of the objects the client sends for ids: the
+// records of its stream, each asked for and sent once, all of them by its
+// end; or, when the client handed over a pipe ('p'), the records git
+// cat-file --batch writes into it, in the order of ids. stop releases the
+// pipe.
+func (o *streamedObjects) source(in *frameSource, br *bufio.Reader, ids []gitobj.OID) (next func() (gitobj.Object, error), stop func(), err error) {
+	if !in.piped {
+		want := make(map[gitobj.OID]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+		next = func() (gitobj.Object, error) {
+			obj, err := readObject(br)
+			switch {
+			case errors.Is(err, io.EOF) && len(want) > 0:
+				return obj, fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
+			case err != nil:
+				return obj, err
+			case !want[obj.OID]:
+				return obj, fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID)
+			}
+			delete(want, obj.OID)
+			return obj, nil
+		}
+		return next, func() {}, nil
+	}
+	// The byte after the 'p' frame carries the pipe.
+	if _, err := o.r.ReadByte(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errBroken, err)
+	}
+	f, err := o.fds.takePipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	o.piped.Add(1)
+	pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c, done: o.done}, 256<<10)
+	i := 0
+	next = func() (gitobj.Object, error) {
+		if i == len(ids) {
+			return gitobj.Object{}, io.EOF
+		}
+		obj, err := gitrepo.ReadBatchObject(pr, ids[i], maxGitObject)
+		if err != nil {
+			return obj, fmt.Errorf("server: push: from the client's git, object %d of %d: %w", i+1, len(ids), err)
+		}
+		i++
+		return obj, nil
+	}
+	return next, func() { f.Close() }, nil
 }
 
 // objectWriter is a helper.ObjectSink that writes records to a stream.
@@ -634,6 +685,9 @@ type frameSource struct {
 	cur  []byte
 	done bool
 	err  error
+	// pipeOK lets the stream be a 'p' frame instead (a push's objects),
+	// which ends it at once; piped says it was.
+	pipeOK, piped bool
 }
 
 func (f *frameSource) Read(p []byte) (int, error) {
@@ -658,6 +712,12 @@ func (f *frameSource) Read(p []byte) (int, error) {
 		case frameError:
 			f.done = true
 			f.err = decodeError(&dec{b: payload})
+		case framePipe:
+			if !f.pipeOK {
+				f.err = fmt.Errorf("%w: a pipe where none may come", ErrProtocol)
+				break
+			}
+			f.done, f.piped = true, true
 		default:
 			f.err = fmt.Errorf("%w: frame kind %q in a stream", ErrProtocol, kind)
 		}

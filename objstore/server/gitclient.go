@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/clonepack"
@@ -134,6 +135,7 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 		return nil, c.broke(err)
 	}
 	var localErr error
+	var pipeWait func(stop bool) error // the git process writing a pipe the server reads
 	for {
 		kind, p, err := readFrame(c.r, c.buf)
 		if err != nil {
@@ -152,6 +154,20 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 				return nil, c.broke(err)
 			}
 			out := &frameStream{w: c.w}
+			if pp, ok := objects.(helper.PushObjectPiper); ok && len(need) >= pipeMin {
+				var piped bool
+				if pipeWait, piped, err = c.pipeObjects(ctx, pp, need); err != nil {
+					return nil, err
+				}
+				if piped {
+					defer func() {
+						if pipeWait != nil {
+							pipeWait(true)
+						}
+					}()
+					continue
+				}
+			}
 			if objects == nil {
 				localErr = errors.New("server: push: the server asked for objects, but none were offered")
 			} else {
@@ -175,6 +191,12 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 			if localErr != nil {
 				return nil, localErr
 			}
+			if pipeWait != nil {
+				// The server read every object: git has all its input
+				// and ends on its own.
+				pipeWait(false)
+				pipeWait = nil
+			}
 			d := &dec{b: p}
 			results := d.pushResults()
 			if err := d.done(); err != nil {
@@ -188,11 +210,51 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 			if localErr != nil {
 				return nil, localErr
 			}
-			return nil, decodeError(&dec{b: p})
+			err := decodeError(&dec{b: p})
+			if pipeWait != nil {
+				// What git said, if anything, may tell why the server
+				// found the objects wanting (a missing object, say).
+				if werr := pipeWait(true); werr != nil {
+					err = fmt.Errorf("%w (%v)", err, werr)
+				}
+				pipeWait = nil
+			}
+			return nil, err
 		default:
 			return nil, c.broke(fmt.Errorf("%w: frame kind %q", ErrProtocol, kind))
 		}
 	}
+}
+
+// pipeMin is the fewest objects a push hands over as a pipe: below it,
+// streaming them costs less than a git process of their own.
+const pipeMin = 256
+
+// pipeObjects hands the server a pipe that git cat-file writes need into
+// ('p' and the descriptor), when the connection is a Unix socket. piped
+// false: nothing was sent, and the objects are to be streamed. wait is
+// the git process's (helper.PushObjectPiper).
+func (c *Client) pipeObjects(ctx context.Context, pp helper.PushObjectPiper, need []gitobj.OID) (wait func(stop bool) error, piped bool, err error) {
+	if _, ok := c.c.(*net.UnixConn); !ok {
+		return nil, false, nil
+	}
+	f, wait, err := pp.Pipe(ctx, need)
+	if err != nil {
+		return nil, false, nil // stream them, and fail there if that fails too
+	}
+	defer f.Close() // the server has its own copy once it is sent
+	err = writeFrame(c.w, framePipe, nil)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	if err == nil {
+		err = sendPipe(c.c, f)
+	}
+	if err != nil {
+		wait(true)
+		return nil, true, c.broke(err)
+	}
+	return wait, true, nil
 }
 
 // AuditCheckpoint returns the store's latest signed audit checkpoint (nil

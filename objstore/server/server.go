@@ -71,7 +71,7 @@ var opNames = [opMax]string{
 }
 
 // protoVersion changes with any incompatible change of the protocol.
-const protoVersion = 2
+const protoVersion = 3
 
 // Peer is who is at the other end of a connection: on the Unix socket as
 // the kernel says (SO_PEERCRED; UID is -1 when the platform cannot tell),
@@ -179,11 +179,13 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	requests, connections atomic.Int64
+	pipedPushes           atomic.Int64 // pushes whose objects came through a pipe (fdpass.go)
 	pendingStates         atomic.Int64 // prepared states held, all connections
 }
 
 type serverConn struct {
 	c    net.Conn
+	fds  *fdConn // a Unix socket's reader, with the descriptors passed on it
 	peer Peer
 	tls  bool                // a TLS connection: authenticated in its hello
 	busy bool                // guarded by Server.mu
@@ -359,7 +361,13 @@ func (s *Server) serveConn(sc *serverConn) {
 		s.armIdle()
 		s.mu.Unlock()
 	}()
-	r := bufio.NewReaderSize(sc.c, 32<<10)
+	var src io.Reader = sc.c
+	if uc, ok := sc.c.(*net.UnixConn); ok {
+		sc.fds = newFDConn(uc)
+		src = sc.fds
+		defer sc.fds.close()
+	}
+	r := bufio.NewReaderSize(src, 32<<10)
 	w := bufio.NewWriterSize(sc.c, 64<<10)
 	var buf []byte
 	var e enc
@@ -518,6 +526,7 @@ func (s *Server) run(sc *serverConn, w *bufio.Writer, e *enc, op byte, d *dec) e
 		e.u(uint64(s.requests.Load()))
 		e.i(int64(sc.peer.UID))
 		e.i(int64(sc.peer.PID))
+		e.u(uint64(s.pipedPushes.Load()))
 		return nil
 	case opStop:
 		if err := d.done(); err != nil {

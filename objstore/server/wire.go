@@ -22,6 +22,7 @@ const (
 	frameError  byte = 'e'
 	frameData   byte = 'd'
 	frameEnd    byte = 'z'
+	framePipe   byte = 'p' // a pipe of objects instead of a stream (fdpass.go)
 )
 
 // maxFrame bounds a frame's payload; bigger values travel as data streams.

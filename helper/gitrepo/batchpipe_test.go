@@ -1,0 +1,126 @@
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// TestBatchPipe: the pipe carries exactly what cat-file reads, in order,
+// a missing object says so, and progress counts every id handed to git.
+func TestBatchPipe(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t, "sha1")
+	// One object above the size ReadBatchObject allocates at once.
+	big := bytes.Repeat([]byte("0123456789abcdef"), exactAlloc/16*2+7)
+	os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644)
+	gitIn(t, dir, "add", "big.bin")
+	gitIn(t, dir, "commit", "-q", "-m", "big")
+	head, _ := r.ResolveRev(ctx, "HEAD")
+	var ids []gitobj.OID
+	if err := r.ListObjects(ctx, []gitobj.OID{head}, nil, func(id gitobj.OID) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	missing := gitobj.MustParseOID(strings.Repeat("1", 40))
+	ask := append(append([]gitobj.OID{}, ids...), missing)
+	n := 0
+	p, err := r.BatchPipe(ctx, ask, func() { n++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := r.CatFile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	br := bufio.NewReader(p.R())
+	sawBig := false
+	for _, id := range ids {
+		got, err := ReadBatchObject(br, id, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := cf.Read(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != want.Type || got.OID != id || !bytes.Equal(got.Data, want.Data) {
+			t.Fatalf("%s: pipe gave %v of %d bytes, cat-file %v of %d", id, got.Type, len(got.Data), want.Type, len(want.Data))
+		}
+		sawBig = sawBig || bytes.Equal(got.Data, big)
+	}
+	if !sawBig {
+		t.Error("the big blob did not come through")
+	}
+	if _, err := ReadBatchObject(br, missing, 1<<30); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing object: %v, want ErrNotFound", err)
+	}
+	if _, err := ReadBatchObject(br, ids[0], 1<<30); err == nil || !strings.Contains(err.Error(), "ends before") {
+		t.Errorf("read past the end: %v", err)
+	}
+	p.R().Close()
+	if err := p.Wait(false); err != nil {
+		t.Errorf("wait: %v", err)
+	}
+	if n != len(ask) {
+		t.Errorf("progress counted %d ids, want %d", n, len(ask))
+	}
+
+	// A reader that stops early: git is stopped, which is not an error.
+	p, err = r.BatchPipe(ctx, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.R().Close()
+	if err := p.Wait(true); err != nil {
+		t.Errorf("stopped early: %v", err)
+	}
+}
+
+// TestReadBatchObjectHostile: output that is not what was asked for, or
+// not cat-file's format, is refused with the reason.
+func TestReadBatchObjectHostile(t *testing.T) {
+	id := gitobj.MustParseOID("ce013625030ba8dba906f756967f9e9ca394464a") // "hello\n"
+	other := gitobj.MustParseOID(strings.Repeat("2", 40))
+	ok := id.String() + " blob 6\nhello\n\n"
+	if o, err := ReadBatchObject(bufio.NewReader(strings.NewReader(ok)), id, 100); err != nil || string(o.Data) != "hello\n" || o.Type != gitobj.Blob {
+		t.Fatalf("good record: %v %q", err, o.Data)
+	}
+	cases := map[string]struct {
+		in, want string
+		max      int64
+	}{
+		"other id":       {other.String() + " blob 6\nhello\n", "unexpected reply", 100},
+		"missing other":  {other.String() + " missing\n", "unexpected reply", 100},
+		"bad type":       {id.String() + " blub 6\nhello\n", "unknown object type", 100},
+		"bad size":       {id.String() + " blob -6\nhello\n", "bad size", 100},
+		"size not digit": {id.String() + " blob six\nhello\n", "bad size", 100},
+		"too big":        {id.String() + " blob 6\nhello\n", "above the limit", 5},
+		"truncated":      {id.String() + " blob 6\nhel", "unexpected EOF", 100},
+		"no terminator":  {id.String() + " blob 6\nhello\nX", "missing terminator", 100},
+		"huge claim":     {id.String() + " blob 1000000000\nhello\n", "unexpected EOF", 1 << 40},
+		"no newline":     {id.String() + " blob 6", "reading the header", 100},
+		"empty":          {"", "ends before", 100},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ReadBatchObject(bufio.NewReader(strings.NewReader(c.in)), id, c.max)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+	// A record split across many small reads still comes out whole.
+	o, err := ReadBatchObject(bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(ok)), 64), id, 100)
+	if err != nil || string(o.Data) != "hello\n" {
+		t.Fatalf("one byte at a time: %v %q", err, o.Data)
+	}
+}

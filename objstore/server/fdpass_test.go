@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/helios-vcs/helios/helper"
+	"github.com/helios-vcs/helios/helper/gitobj"
+)
+
+// pipedObjects is memObjects that hands objects over as a pipe of git
+// cat-file --batch records (helper.PushObjectPiper), which write, if set,
+// replaces: what a hostile client's "git" could write.
+type pipedObjects struct {
+	memObjects
+	write func(w *os.File, ids []gitobj.OID)
+	// file, if set, is handed over instead of a pipe.
+	file   *os.File
+	waited []bool
+}
+
+func (p *pipedObjects) Pipe(ctx context.Context, ids []gitobj.OID) (*os.File, func(bool) error, error) {
+	p.asked = append(p.asked, ids...)
+	if p.file != nil {
+		return p.file, func(stop bool) error { p.waited = append(p.waited, stop); return nil }, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Close()
+		if p.write != nil {
+			p.write(w, ids)
+			return
+		}
+		for _, id := range ids {
+			writeRecord(w, p.objs[id])
+		}
+	}()
+	return r, func(stop bool) error {
+		p.waited = append(p.waited, stop)
+		if !stop {
+			<-done
+		}
+		return nil
+	}, nil
+}
+
+func writeRecord(w *os.File, o gitobj.Object) {
+	fmt.Fprintf(w, "%s %s %d\n", o.OID, o.Type, len(o.Data))
+	w.Write(o.Data)
+	w.Write([]byte{'\n'})
+}
+
+// bigHistory is a history of enough objects for a push to pipe them.
+func bigHistory(t *testing.T, p *pipedObjects) gitobj.OID {
+	var tip gitobj.OID
+	for i := 0; 3*i < pipeMin+30; i++ {
+		tip = p.history(t, fmt.Sprintf("v%d\n", i), fmt.Sprintf("c%d", i), tip)
+	}
+	return tip
+}
+
+// TestGitPushPiped: a big push over the Unix socket hands the server a
+// pipe; the objects arrive whole, are counted, and come back exactly.
+func TestGitPushPiped(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	c := f.client(t)
+	var objs pipedObjects
+	tip := bigHistory(t, &objs)
+	res, err := c.Git(true).Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, &objs)
+	if err != nil || res[0] != nil {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	if len(objs.asked) != len(objs.ids) || fmt.Sprint(objs.waited) != "[false]" {
+		t.Errorf("asked for %d of %d objects, waited %v", len(objs.asked), len(objs.ids), objs.waited)
+	}
+	st, err := c.Status()
+	if err != nil || st.PipedPushes != 1 {
+		t.Fatalf("status: %+v %v, want one piped push", st, err)
+	}
+	var got collect
+	if err := f.client(t).Git(true).Fetch(ctx, []gitobj.OID{tip}, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(objs.ids) {
+		t.Fatalf("fetch gave %d objects, want %d", len(got), len(objs.ids))
+	}
+	for _, o := range got {
+		if w := objs.objs[o.OID]; w.Type != o.Type || string(w.Data) != string(o.Data) {
+			t.Fatalf("object %s came back as %v %q", o.OID, o.Type, o.Data)
+		}
+	}
+	// A small push streams its objects.
+	var small pipedObjects
+	one := small.history(t, "small\n", "small", gitobj.OID{})
+	res, err = c.Git(true).Push(ctx, []helper.RefUpdate{{Name: "refs/heads/small", Old: gitobj.SHA1.ZeroOID(), New: one}}, helper.PushOptions{}, &small)
+	if err != nil || res[0] != nil || small.waited != nil {
+		t.Fatalf("small push: %v %v, piped: %v", res, err, small.waited)
+	}
+}
+
+// TestGitPushPipedHostile: what comes through the pipe is checked as a
+// stream is; a bad one moves no ref, says why, and leaves the connection
+// in step (unless it broke the protocol: a descriptor that is no pipe).
+func TestGitPushPipedHostile(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	notPipe, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		write func(objs *pipedObjects) func(w *os.File, ids []gitobj.OID)
+		file  *os.File
+		want  string
+	}{
+		"wrong content": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				for _, id := range ids {
+					o := objs.objs[id]
+					if o.Type == gitobj.Blob {
+						o.Data = []byte("not what the id says\n")
+					}
+					writeRecord(w, o)
+				}
+			}
+		}, want: "hash"},
+		"another object": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				writeRecord(w, objs.objs[ids[1]])
+			}
+		}, want: "unexpected reply"},
+		"ends early": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				for _, id := range ids[:len(ids)/2] {
+					writeRecord(w, objs.objs[id])
+				}
+			}
+		}, want: "ends before"},
+		"missing": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				fmt.Fprintf(w, "%s missing\n", ids[0])
+			}
+		}, want: "not found"},
+		"not a pipe": {file: notPipe, want: "not a pipe"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := f.client(t)
+			objs := &pipedObjects{file: tc.file}
+			tip := bigHistory(t, objs)
+			if tc.write != nil {
+				objs.write = tc.write(objs)
+			}
+			_, err := c.Git(true).Push(ctx, []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, objs)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tc.want)
+			}
+			if errors.Is(err, ErrProtocol) {
+				c = f.client(t) // a protocol violation closes the connection
+			}
+			if refs, err := c.Git(true).List(ctx, false); err != nil || len(refs) != 0 {
+				t.Fatalf("after a refused push the store lists %v, %v", refs, err)
+			}
+		})
+	}
+}
+
+// TestGitPushPipeWithoutDescriptor: a 'p' frame whose byte carries no
+// descriptor, or a 'p' where no stream may be one, is a protocol error.
+func TestGitPushPipeWithoutDescriptor(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.client(t)
+	var objs memObjects
+	tip := objs.history(t, "x\n", "x", gitobj.OID{})
+	c.e.b = append(c.e.b[:0], opGitPush)
+	c.e.u(1)
+	c.e.str("refs/heads/main")
+	c.e.oid(gitobj.SHA1.ZeroOID())
+	c.e.oid(tip)
+	c.e.flag(false)
+	c.e.flag(false)
+	c.e.flag(false)
+	c.e.flag(false)
+	if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
+		t.Fatal(err)
+	}
+	out := &frameStream{w: c.w}
+	for _, id := range objs.ids {
+		out.oid(id)
+	}
+	if err := out.end(); err != nil {
+		t.Fatal(err)
+	}
+	kind, _, err := readFrame(c.r, nil)
+	if err != nil || kind != frameData {
+		t.Fatalf("server answered %q, %v; want the ids it lacks", kind, err)
+	}
+	for kind != frameEnd {
+		if kind, _, err = readFrame(c.r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFrame(c.w, framePipe, nil)
+	c.w.WriteByte(0) // no SCM_RIGHTS with it
+	c.w.Flush()
+	kind, p, err := readFrame(c.r, nil)
+	if err != nil || kind != frameError {
+		t.Fatalf("server answered %q, %v; want an error", kind, err)
+	}
+	if err := decodeError(&dec{b: p}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "none came with it") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestGitPushPipeStalled: a client that keeps its pipe open and writes
+// nothing holds its own connection only; once it goes away the server
+// gives up on the pipe (within pipeCheck), and it stops when asked.
+func TestGitPushPipeStalled(t *testing.T) {
+	f := newFixture(t, Options{})
+	release := make(chan struct{})
+	defer close(release)
+	objs := &pipedObjects{}
+	tip := bigHistory(t, objs)
+	objs.write = func(w *os.File, ids []gitobj.OID) { <-release }
+	c := f.client(t)
+	pushed := make(chan error, 1)
+	go func() {
+		_, err := c.Git(true).Push(context.Background(), []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, objs)
+		pushed <- err
+	}()
+	sc := f.client(t)
+	status := func() Status {
+		st, err := sc.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status().PipedPushes == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the push never handed over its pipe")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.c.Close() // the client goes, its pipe stays open
+	if err := <-pushed; err == nil {
+		t.Fatal("a push whose connection closed succeeded")
+	}
+	// The server is done with the push's connection: only this one is open.
+	deadline = time.Now().Add(3 * pipeCheck)
+	for status().Open != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still reads the pipe of a client that went away: %+v", status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
