@@ -75,6 +75,10 @@ const (
 	blobChunked = 1
 )
 
+// inlineHead is the encoding byte of an inline blob, for values written in
+// two parts (Batch.PutParts). Never modified.
+var inlineHead = []byte{blobInline}
+
 // ChunkRef is one chunk of a chunked blob.
 type ChunkRef struct {
 	ID   ID

@@ -121,10 +121,20 @@ type Batch struct {
 	size int
 }
 
-// BatchOp is one operation of a Batch; Delete ops have a nil Value.
+// BatchOp is one operation of a Batch; Delete ops have a nil Value. A
+// put's value is Head followed by Value (PutParts): a KV joins them where
+// it must, or writes both parts.
 type BatchOp struct {
-	Key, Value []byte
-	Delete     bool
+	Key, Head, Value []byte
+	Delete           bool
+}
+
+// Joined returns the put's whole value (Head and Value in one slice).
+func (op *BatchOp) Joined() []byte {
+	if len(op.Head) == 0 {
+		return op.Value
+	}
+	return append(append(make([]byte, 0, len(op.Head)+len(op.Value)), op.Head...), op.Value...)
 }
 
 // Put adds a put of key → value.
@@ -134,6 +144,17 @@ func (b *Batch) Put(key, value []byte) {
 	}
 	b.ops = append(b.ops, BatchOp{Key: key, Value: value})
 	b.size += len(key) + len(value)
+}
+
+// PutParts adds a put of key → head followed by value, without joining
+// them: a blob's content is stored behind a one-byte encoding, and the
+// bytes of a big push's blobs are then not copied once more to get it.
+func (b *Batch) PutParts(key, head, value []byte) {
+	if value == nil {
+		value = []byte{}
+	}
+	b.ops = append(b.ops, BatchOp{Key: key, Head: head, Value: value})
+	b.size += len(key) + len(head) + len(value)
 }
 
 // Grow makes room for n more operations (a big batch then grows once).

@@ -124,7 +124,7 @@ func (m *MemKV) Write(b *Batch, sync bool) error {
 			i := sort.SearchStrings(m.keys, k)
 			m.keys = slices.Insert(m.keys, i, k)
 		}
-		m.vals[k] = clone(op.Value)
+		m.vals[k] = clone(op.Joined())
 	}
 	m.Writes++
 	m.WriteBytes += int64(b.size)

@@ -432,13 +432,14 @@ func (s *sealedKV) scan(r reader, prefix []byte, fn func(key, value []byte) erro
 // sealBatch maps and seals the operations of b.
 func (s *sealedKV) sealBatch(b *Batch) (*Batch, error) {
 	sb := &Batch{ops: make([]BatchOp, 0, len(b.ops))}
-	for _, op := range b.ops {
+	for i := range b.ops {
+		op := &b.ops[i]
 		stored := s.storedKey(op.Key)
 		if op.Delete {
 			sb.Delete(stored)
 			continue
 		}
-		v, err := s.seal(op.Key, stored, op.Value)
+		v, err := s.seal(op.Key, stored, op.Joined())
 		if err != nil {
 			return nil, err
 		}

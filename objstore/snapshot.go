@@ -102,7 +102,7 @@ func (s *Store) Snapshot(dir string, o SnapshotOptions) (SnapshotResult, error) 
 		if op.Delete {
 			d.w.extra.Delete(op.Key)
 		} else {
-			d.w.extra.Put(op.Key, op.Value)
+			d.w.extra.PutParts(op.Key, op.Head, op.Value)
 		}
 	}
 	// The worktree record names the new state, known only after hashing it;

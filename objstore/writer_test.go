@@ -69,3 +69,49 @@ func TestWriterBackgroundFlush(t *testing.T) {
 		t.Fatalf("main = %v, %v; want it unmoved", r, err)
 	}
 }
+
+// PutBlobOwned keeps a small blob's buffer instead of copying it: the
+// stored value is the same as PutBlob's, through a plain and a sealed KV,
+// by a Write and by an ingestion.
+func TestPutBlobOwned(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		t.Run(fmt.Sprint("sealed=", sealed), func(t *testing.T) {
+			var kv objstore.KV = objstore.NewMemKV()
+			if sealed {
+				kv = sealKV(t, kv, 1)
+			}
+			s := newStore(t, kv)
+			for _, flush := range []int{1 << 30, objstore.IngestBytes} {
+				w := s.NewWriter()
+				w.FlushBytes = flush
+				var ids []objstore.ID
+				var want [][]byte
+				for i := range 2000 {
+					content := fmt.Appendf(nil, "owned %d %d %04000d", flush, i, i)
+					want = append(want, append([]byte(nil), content...))
+					id, err := w.PutBlobOwned(content)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, id)
+				}
+				copied, err := w.PutBlob(want[7])
+				if err != nil || copied != ids[7] {
+					t.Fatalf("PutBlob of the same content: %v, %v; want %v", copied, err, ids[7])
+				}
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				for i, id := range ids {
+					got, err := s.Blob(id)
+					if err != nil || string(got) != string(want[i]) {
+						t.Fatalf("blob %d: %q, %v", i, got, err)
+					}
+				}
+			}
+			if rep, err := s.Fsck(context.Background(), true); err != nil || !rep.Clean() {
+				t.Fatalf("fsck: %+v, %v", rep, err)
+			}
+		})
+	}
+}

@@ -291,7 +291,7 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 			oid := fromGit(obj.OID)
 			switch obj.Type {
 			case gitobj.Blob:
-				id, err := c.w.PutBlob(obj.Data)
+				id, err := c.w.PutBlobOwned(obj.Data) // a fresh buffer per object
 				if err != nil {
 					err = fmt.Errorf("storeremote: %w", err)
 					failed.Store(&err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,8 +121,26 @@ func TestIngestDurableAndTidy(t *testing.T) {
 	for i := range 1000 {
 		b.Put(fmt.Appendf(nil, "k%04d", 999-i), bytes.Repeat([]byte{byte(i)}, 100))
 	}
+	// Keys put more than once: the last put wins, as in a Write.
+	for i := range 3 {
+		b.Put([]byte("k0500"), fmt.Appendf(nil, "again %d", i))
+		b.Put([]byte("dup"), fmt.Appendf(nil, "dup %d", i))
+	}
+	// A value in two parts is stored joined, by Ingest and by Write.
+	b.PutParts([]byte("parts"), []byte{0}, []byte("content"))
+	var w objstore.Batch
+	w.PutParts([]byte("written parts"), []byte("head "), []byte("and value"))
+	if err := kv.Write(&w, false); err != nil {
+		t.Fatal(err)
+	}
 	if err := kv.Ingest(&b); err != nil {
 		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"k0500": "again 2", "dup": "dup 2", "k0001": strings.Repeat("\xe6", 100),
+		"parts": "\x00content", "written parts": "head and value"} {
+		if v, err := kv.Get([]byte(k)); err != nil || string(v) != want {
+			t.Errorf("%s = %q, %v; want %q", k, v, err, want)
+		}
 	}
 	leftovers := func() []string {
 		m, _ := filepath.Glob(filepath.Join(dir, ingestPrefix+"*"))

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <string>
+
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -12,6 +14,7 @@
 
 struct helios_tablewriter {
   rocksdb::SstFileWriter* w;
+  std::string joined;  // a two-part value, joined (reused: no fresh memory per value)
 };
 
 static void set_err(const rocksdb::Status& s, char** err) {
@@ -34,11 +37,18 @@ extern "C" helios_tablewriter* helios_tablewriter_open(const char* path, size_t 
     delete w;
     return nullptr;
   }
-  return new helios_tablewriter{w};
+  return new helios_tablewriter{w, std::string()};
 }
 
-extern "C" void helios_tablewriter_put(helios_tablewriter* w, const char* k, size_t klen, const char* v, size_t vlen, char** err) {
-  set_err(w->w->Put(rocksdb::Slice(k, klen), rocksdb::Slice(v, vlen)), err);
+// helios_tablewriter_put adds k with the value h followed by v.
+extern "C" void helios_tablewriter_put(helios_tablewriter* w, const char* k, size_t klen, const char* h, size_t hlen, const char* v, size_t vlen, char** err) {
+  if (hlen == 0) {
+    set_err(w->w->Put(rocksdb::Slice(k, klen), rocksdb::Slice(v, vlen)), err);
+    return;
+  }
+  w->joined.assign(h, hlen);
+  w->joined.append(v, vlen);
+  set_err(w->w->Put(rocksdb::Slice(k, klen), rocksdb::Slice(w->joined)), err);
 }
 
 extern "C" void helios_tablewriter_finish(helios_tablewriter* w, char** err) {

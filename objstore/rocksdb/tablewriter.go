@@ -40,10 +40,11 @@ func openTableWriter(path string) (*tableWriter, error) {
 	return &tableWriter{w: w}, nil
 }
 
-// put adds a key, in ascending order.
-func (t *tableWriter) put(key, value []byte) error {
+// put adds a key, in ascending order, with the value head followed by
+// value (objstore.Batch.PutParts).
+func (t *tableWriter) put(key, head, value []byte) error {
 	var err *C.char
-	C.helios_tablewriter_put(t.w, bytesPtr(key), C.size_t(len(key)), bytesPtr(value), C.size_t(len(value)), &err)
+	C.helios_tablewriter_put(t.w, bytesPtr(key), C.size_t(len(key)), bytesPtr(head), C.size_t(len(head)), bytesPtr(value), C.size_t(len(value)), &err)
 	return cerr(err)
 }
 

@@ -8,7 +8,7 @@ extern "C" {
 #endif
 typedef struct helios_tablewriter helios_tablewriter;
 helios_tablewriter* helios_tablewriter_open(const char* path, size_t block_size, double bloom_bits, char** err);
-void helios_tablewriter_put(helios_tablewriter* w, const char* k, size_t klen, const char* v, size_t vlen, char** err);
+void helios_tablewriter_put(helios_tablewriter* w, const char* k, size_t klen, const char* h, size_t hlen, const char* v, size_t vlen, char** err);
 void helios_tablewriter_finish(helios_tablewriter* w, char** err);
 void helios_tablewriter_destroy(helios_tablewriter* w);
 #ifdef __cplusplus
