@@ -11,7 +11,10 @@
 // The helper goes through the store's resident server (helios serve),
 // starting one when none runs (cmd/internal/remotehelper): the server holds the database
 // open, checks pushed objects itself and applies the store's policy to the
-// peer. With HELIOS_NO_SERVER=1, or when no helios executable is at hand to
+// peer. A push of 256 objects or more hands the server a pipe that
+// `git cat-file --batch` writes them into (objstore/server/fdpass.go): the
+// objects skip the helper, which took a third of a big push's processor
+// time to read and write them again. With HELIOS_NO_SERVER=1, or when no helios executable is at hand to
 // start a server, it opens the store itself: clones, fetches and ls-remote
 // read-only, so they run beside a push; a push for writing, waiting for
 // another writer's lock and saying so on stderr.

@@ -137,8 +137,10 @@
 // The git operations (git.go) are git-remote-helios's store side: the
 // helper reaches a served store through them and costs a connection instead
 // of a database open. The server checks every pushed object as git fsck
-// --strict does and refuses objects it did not ask for; a push that breaks
-// the protocol closes the connection. Each ref update is put to the
+// --strict does and refuses objects it did not ask for, whether they come
+// in the connection's frames or, from a client on this machine, through a
+// pipe its git cat-file writes into (fdpass.go); a push that breaks the
+// protocol closes the connection. Each ref update is put to the
 // Authorizer as "write", "force" or "delete" on the ref, judged on the
 // states it moves between once the pushed objects are stored (as
 // update-refs is), a listed ref as "read", and a fetch serves only wants
