@@ -128,7 +128,7 @@ type PushObjectStreamer interface {
 // the way (the pipe goes to a CheckingRemote, which checks every one).
 // An optional ability: a Remote falls back to Read.
 type PushObjectPiper interface {
-	// Pipe starts writing ids, in order, into a new pipe. The caller takes
+	// Pipe starts writing ids, in any order, into a new pipe. The caller takes
 	// the pipe and calls wait once the reader is done with it (stop: the
 	// reader stopped early, or is gone), which returns what went wrong
 	// on this side, if anything did.

@@ -125,24 +125,24 @@ const pipeSize = 1 << 20
 // alone (from a process that may lie) does not buy its size in memory.
 const exactAlloc = 4 << 20
 
-// ReadBatchObject reads one record of `git cat-file --batch` output, which
-// must be for want: "<id> <type> <size>", the content and a newline, or
-// "<id> missing" (ErrNotFound). Objects above maxSize bytes are refused.
-// The returned Data is a fresh buffer, the caller's to keep.
-func ReadBatchObject(r *bufio.Reader, want gitobj.OID, maxSize int64) (gitobj.Object, error) {
+// ReadBatchObject reads one record of `git cat-file --batch` output:
+// "<id> <type> <size>", the content and a newline, or "<id> missing"
+// (ErrNotFound, and the id). Objects above maxSize bytes are refused. The
+// returned Data is a fresh buffer, the caller's to keep.
+func ReadBatchObject(r *bufio.Reader, maxSize int64) (gitobj.Object, error) {
 	line, err := r.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(line) == 0 {
-			return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: output ends before %s", want)
+			return gitobj.Object{}, io.EOF
 		}
-		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: reading the header of %s: %w", want, err)
+		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: reading a header: %w", err)
 	}
-	t, size, err := parseBatchHeader(line, want)
+	id, t, size, err := parseBatchHeader(line)
 	if err != nil {
-		return gitobj.Object{}, err
+		return gitobj.Object{OID: id}, err
 	}
 	if size > maxSize {
-		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s of %d bytes is above the limit of %d", want, size, maxSize)
+		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s of %d bytes is above the limit of %d", id, size, maxSize)
 	}
 	n := int(size) + 1 // and the newline
 	var data []byte
@@ -162,32 +162,38 @@ func ReadBatchObject(r *bufio.Reader, want gitobj.OID, maxSize int64) (gitobj.Ob
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s: %w", want, err)
+		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s: %w", id, err)
 	}
 	if data[size] != '\n' {
-		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s: missing terminator", want)
+		return gitobj.Object{}, fmt.Errorf("gitrepo: cat-file: object %s: missing terminator", id)
 	}
-	return gitobj.Object{Type: t, OID: want, Data: data[:size:size]}, nil
+	return gitobj.Object{Type: t, OID: id, Data: data[:size:size]}, nil
 }
 
-// parseBatchHeader parses "<oid> <type> <size>\n" or "<oid> missing\n",
-// which must name id.
-func parseBatchHeader(line []byte, id gitobj.OID) (gitobj.Type, int64, error) {
+// parseBatchHeader parses "<oid> <type> <size>\n", or "<oid> missing\n"
+// (ErrNotFound).
+func parseBatchHeader(line []byte) (gitobj.OID, gitobj.Type, int64, error) {
 	f := bytes.Fields(line)
-	named := len(f) > 0 && string(f[0]) == id.String()
-	if len(f) == 2 && named && string(f[1]) == "missing" {
-		return 0, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
+	if len(f) < 2 || len(f) > 3 {
+		return gitobj.OID{}, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
 	}
-	if len(f) != 3 || !named {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q for %s", bytes.TrimSpace(line), id)
+	id, err := gitobj.ParseOID(string(f[0]))
+	if err != nil {
+		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
+	}
+	if len(f) == 2 {
+		if string(f[1]) == "missing" {
+			return id, 0, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
 	}
 	t, err := gitobj.ParseType(string(f[1]))
 	if err != nil {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w", err)
+		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
 	size, err := strconv.ParseInt(string(f[2]), 10, 64)
 	if err != nil || size < 0 {
-		return 0, 0, fmt.Errorf("gitrepo: cat-file: bad size in %q", bytes.TrimSpace(line))
+		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: bad size in %q", bytes.TrimSpace(line))
 	}
-	return t, size, nil
+	return id, t, size, nil
 }

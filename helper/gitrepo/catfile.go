@@ -382,5 +382,12 @@ func (c *CatFile) readHeader(id gitobj.OID) (gitobj.Type, int64, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("gitrepo: cat-file: %w: %s", err, strings.TrimSpace(c.stderr.String()))
 	}
-	return parseBatchHeader(line, id)
+	got, t, size, err := parseBatchHeader(line)
+	switch {
+	case got != id:
+		return 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q for %s", bytes.TrimSpace(line), id)
+	case err != nil:
+		return 0, 0, err
+	}
+	return t, size, nil
 }

@@ -61,6 +61,24 @@ func Open(ctx context.Context, gitDir string) (*Repo, error) {
 	return r, nil
 }
 
+// commonDir is the directory a linked worktree's git directory shares
+// with the main one (its "commondir" file), or gitDir itself; ok is false
+// when the file is there but cannot be read.
+func commonDir(gitDir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
+	if errors.Is(err, os.ErrNotExist) {
+		return gitDir, true
+	}
+	if err != nil {
+		return "", false
+	}
+	c := strings.TrimSpace(string(b))
+	if !filepath.IsAbs(c) {
+		c = filepath.Join(gitDir, c)
+	}
+	return c, true
+}
+
 // configFormat reads extensions.objectFormat from the repository's own
 // config file, where git reads it (setup.c reads that one file, without
 // includes; a linked worktree's is its common directory's). ok is false
@@ -72,14 +90,8 @@ func configFormat(gitDir string) (f gitobj.Format, ok bool) {
 	if os.Getenv("GIT_COMMON_DIR") != "" || os.Getenv("GIT_CONFIG_PARAMETERS") != "" || os.Getenv("GIT_DEFAULT_HASH") != "" {
 		return f, false
 	}
-	common := gitDir
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		c := strings.TrimSpace(string(b))
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(gitDir, c)
-		}
-		common = c
-	} else if !errors.Is(err, os.ErrNotExist) {
+	common, ok := commonDir(gitDir)
+	if !ok {
 		return f, false
 	}
 	b, err := os.ReadFile(filepath.Join(common, "config"))

@@ -22,6 +22,7 @@ type pipedObjects struct {
 	write func(w *os.File, ids []gitobj.OID)
 	// file, if set, is handed over instead of a pipe.
 	file   *os.File
+	extra  gitobj.Object // an object not pushed
 	waited []bool
 }
 
@@ -136,18 +137,30 @@ func TestGitPushPipedHostile(t *testing.T) {
 				}
 			}
 		}, want: "hash"},
-		"another object": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+		"unasked object": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
 			return func(w *os.File, ids []gitobj.OID) {
 				writeRecord(w, objs.objs[ids[1]])
+				writeRecord(w, objs.extra)
 			}
-		}, want: "unexpected reply"},
+		}, want: "was not asked for"},
+		"twice": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				writeRecord(w, objs.objs[ids[1]])
+				writeRecord(w, objs.objs[ids[1]])
+			}
+		}, want: "sent twice"},
 		"ends early": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
 			return func(w *os.File, ids []gitobj.OID) {
 				for _, id := range ids[:len(ids)/2] {
 					writeRecord(w, objs.objs[id])
 				}
 			}
-		}, want: "ends before"},
+		}, want: "did not send"},
+		"not cat-file": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
+			return func(w *os.File, ids []gitobj.OID) {
+				fmt.Fprintf(w, "%s blob\n", ids[0])
+			}
+		}, want: "unexpected reply"},
 		"missing": {write: func(objs *pipedObjects) func(*os.File, []gitobj.OID) {
 			return func(w *os.File, ids []gitobj.OID) {
 				fmt.Fprintf(w, "%s missing\n", ids[0])
@@ -160,6 +173,8 @@ func TestGitPushPipedHostile(t *testing.T) {
 			c := f.client(t)
 			objs := &pipedObjects{file: tc.file}
 			tip := bigHistory(t, objs)
+			objs.extra = gitobj.Object{Type: gitobj.Blob, Data: []byte("smuggled\n")}
+			objs.extra.OID, _ = gitobj.HashObject(gitobj.SHA1, gitobj.Blob, objs.extra.Data)
 			if tc.write != nil {
 				objs.write = tc.write(objs)
 			}

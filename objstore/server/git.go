@@ -539,54 +539,54 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 }
 
 // source returns the reader of the objects the client sends for ids: the
-// records of its stream, each asked for and sent once, all of them by its
-// end; or, when the client handed over a pipe ('p'), the records git
-// cat-file --batch writes into it, in the order of ids. stop releases the
-// pipe.
+// records of its stream, or, when the client handed over a pipe ('p'), the
+// records git cat-file --batch writes into it. Either way each must be
+// asked for and come once, in any order, and all of them by the end. stop
+// releases the pipe.
 func (o *streamedObjects) source(in *frameSource, br *bufio.Reader, ids []gitobj.OID) (next func() (gitobj.Object, error), stop func(), err error) {
-	if !in.piped {
-		want := make(map[gitobj.OID]bool, len(ids))
-		for _, id := range ids {
-			want[id] = true
+	read := func() (gitobj.Object, error) { return readObject(br) }
+	stop = func() {}
+	if in.piped {
+		// The byte after the 'p' frame carries the pipe.
+		if _, err := o.r.ReadByte(); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errBroken, err)
 		}
-		next = func() (gitobj.Object, error) {
-			obj, err := readObject(br)
-			switch {
-			case errors.Is(err, io.EOF) && len(want) > 0:
-				return obj, fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
-			case err != nil:
-				return obj, err
-			case !want[obj.OID]:
-				return obj, fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID)
-			}
-			delete(want, obj.OID)
-			return obj, nil
-		}
-		return next, func() {}, nil
-	}
-	// The byte after the 'p' frame carries the pipe.
-	if _, err := o.r.ReadByte(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errBroken, err)
-	}
-	f, err := o.fds.takePipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	o.piped.Add(1)
-	pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c, done: o.done}, 256<<10)
-	i := 0
-	next = func() (gitobj.Object, error) {
-		if i == len(ids) {
-			return gitobj.Object{}, io.EOF
-		}
-		obj, err := gitrepo.ReadBatchObject(pr, ids[i], maxGitObject)
+		f, err := o.fds.takePipe()
 		if err != nil {
-			return obj, fmt.Errorf("server: push: from the client's git, object %d of %d: %w", i+1, len(ids), err)
+			return nil, nil, err
 		}
-		i++
+		o.piped.Add(1)
+		pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c, done: o.done}, 256<<10)
+		read = func() (gitobj.Object, error) {
+			obj, err := gitrepo.ReadBatchObject(pr, maxGitObject)
+			if err != nil && !errors.Is(err, io.EOF) {
+				err = fmt.Errorf("server: push: from the client's git: %w", err)
+			}
+			return obj, err
+		}
+		stop = func() { f.Close() }
+	}
+	want := make(map[gitobj.OID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	next = func() (gitobj.Object, error) {
+		if in.piped && len(want) == 0 {
+			return gitobj.Object{}, io.EOF // all came: git's exit is not waited for
+		}
+		obj, err := read()
+		switch {
+		case errors.Is(err, io.EOF) && len(want) > 0:
+			return obj, fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
+		case err != nil:
+			return obj, err
+		case !want[obj.OID]:
+			return obj, fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID)
+		}
+		delete(want, obj.OID)
 		return obj, nil
 	}
-	return next, func() { f.Close() }, nil
+	return next, stop, nil
 }
 
 // objectWriter is a helper.ObjectSink that writes records to a stream.
