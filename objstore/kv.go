@@ -24,7 +24,9 @@ var ErrClosed = errors.New("objstore: closed")
 //     key and value slices are valid only during the call; fn may not write to
 //     the KV. An error from fn stops the scan and is returned as is.
 //   - Write applies a Batch atomically: after a crash either all of its
-//     operations are visible or none. With sync it returns only after the
+//     operations are visible or none. A put's value is its op's Head
+//     followed by its Value (Batch.PutParts; BatchOp.Joined): a KV that
+//     stored Value alone would lose a blob's encoding byte. With sync it returns only after the
 //     batch is durable (fsync); concurrent synced writes may share one fsync.
 //     Without sync it survives a process crash, not a power cut.
 //   - All methods are safe for concurrent use. Close waits for nothing: the

@@ -96,8 +96,8 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	// which of the server's goroutines waits on what during a push.
 	if path := os.Getenv("HELIOS_SERVE_TRACE"); path != "" {
 		if f, err := os.Create(path); err == nil {
+			defer f.Close()
 			if trace.Start(f) == nil {
-				defer f.Close()
 				defer trace.Stop()
 			}
 		}

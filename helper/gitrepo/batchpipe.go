@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
-	"golang.org/x/sys/unix"
 )
 
 // BatchPipe is a `git cat-file --batch` process that writes the objects of
@@ -42,9 +41,7 @@ func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func())
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: cat-file pipe: %w", err)
 	}
-	// A bigger pipe than the 64 KiB default: git and the reader wake each
-	// other a sixteenth as often. Best effort (a limit may refuse it).
-	unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+	growPipe(pw)
 	p := &BatchPipe{r: pr, werr: make(chan error, 1)}
 	p.cmd = r.command(ctx, "cat-file", "--batch")
 	p.cmd.Stdout = pw
@@ -116,9 +113,6 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
-// pipeSize is the capacity BatchPipe asks for its pipe.
-const pipeSize = 1 << 20
 
 // exactAlloc is the size up to which ReadBatchObject allocates an object's
 // buffer at once; bigger ones grow as their bytes arrive, so that a header

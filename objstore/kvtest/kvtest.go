@@ -146,8 +146,9 @@ func testBatchOrder(t *testing.T, kv objstore.KV) {
 	b.Delete([]byte("x"))
 	b.Put([]byte("y"), []byte("1"))
 	b.Put([]byte("y"), []byte("2"))
-	if b.Len() != 4 || b.Size() != 7 {
-		t.Errorf("Len, Size = %d, %d, want 4, 7", b.Len(), b.Size())
+	b.PutParts([]byte("p"), []byte("head+"), []byte("value"))
+	if b.Len() != 5 || b.Size() != 18 {
+		t.Errorf("Len, Size = %d, %d, want 5, 18", b.Len(), b.Size())
 	}
 	if err := kv.Write(&b, false); err != nil {
 		t.Fatal(err)
@@ -157,6 +158,9 @@ func testBatchOrder(t *testing.T, kv objstore.KV) {
 	}
 	if got := get(t, kv, "y"); got != "2" {
 		t.Errorf("later put in batch: got %q, want 2", got)
+	}
+	if got := get(t, kv, "p"); got != "head+value" {
+		t.Errorf("put in parts: got %q, want the parts joined", got)
 	}
 	b.Reset()
 	if b.Len() != 0 || b.Size() != 0 {
@@ -331,17 +335,18 @@ func testIngest(t *testing.T, kv objstore.KV) {
 	b.Put([]byte{0, 0xff}, big)
 	b.Put([]byte("z"), []byte("2"))
 	b.Put([]byte("e"), nil)
+	b.PutParts([]byte("p"), []byte{0}, big)
 	if err := in.Ingest(&b); err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
-	for k, want := range map[string]string{"a": "new", "m": "keep", "z": "2", "e": "", "\x00\xff": string(big)} {
+	for k, want := range map[string]string{"a": "new", "m": "keep", "z": "2", "e": "", "\x00\xff": string(big), "p": "\x00" + string(big)} {
 		if got := get(t, kv, k); got != want {
 			t.Errorf("Get(%q) = %.20q (%d bytes), want %.20q", k, got, len(got), want)
 		}
 	}
 	var keys []string
 	kv.Scan(nil, func(k, v []byte) error { keys = append(keys, string(k)); return nil })
-	if diff := cmp.Diff([]string{"\x00\xff", "a", "e", "m", "z"}, keys); diff != "" {
+	if diff := cmp.Diff([]string{"\x00\xff", "a", "e", "m", "p", "z"}, keys); diff != "" {
 		t.Errorf("scan after ingest (-want +got):\n%s", diff)
 	}
 	if snap != nil {

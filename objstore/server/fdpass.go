@@ -63,14 +63,19 @@ func (f *fdConn) keep(oob []byte) {
 	}
 }
 
-// takePipe returns the oldest descriptor received and not taken yet as a
-// pollable file (its reads end when it is closed), provided it is a pipe.
+// takePipe returns the descriptor that came with the request as a
+// pollable file (its reads end when it is closed), provided it is one
+// pipe. Descriptors a request does not take are closed when it ends.
 func (f *fdConn) takePipe() (*os.File, error) {
 	if f == nil || len(f.fds) == 0 {
 		return nil, fmt.Errorf("%w: a pipe was announced, but none came with it", ErrProtocol)
 	}
+	if len(f.fds) > 1 {
+		f.close()
+		return nil, fmt.Errorf("%w: more than one descriptor came with a pipe", ErrProtocol)
+	}
 	fd := f.fds[0]
-	f.fds = f.fds[1:]
+	f.fds = nil
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		unix.Close(fd)
@@ -84,16 +89,18 @@ func (f *fdConn) takePipe() (*os.File, error) {
 }
 
 // pipeCheck is how often a read that waits on a pipe looks at whether the
-// client is still there and the server still running.
+// client is still there.
 const pipeCheck = time.Second
 
-// pipeReader reads a pipe a client passed, until the client's connection
-// closes (a hostile client could keep the pipe open and go) or the server
-// stops: then within pipeCheck.
+// errClientGone ends the read of a pipe whose client closed its connection.
+var errClientGone = errors.New("server: the client went away")
+
+// pipeReader reads a pipe a client passed until the client's connection
+// closes (a hostile client could keep the pipe open and go): then within
+// pipeCheck. A server that stops waits for it, as for a stream.
 type pipeReader struct {
-	f    *os.File
-	c    *net.UnixConn
-	done <-chan struct{}
+	f *os.File
+	c *net.UnixConn
 }
 
 func (p *pipeReader) Read(b []byte) (int, error) {
@@ -103,19 +110,14 @@ func (p *pipeReader) Read(b []byte) (int, error) {
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
-		select {
-		case <-p.done:
-			return 0, errors.New("server: the server is stopping")
-		default:
-		}
 		if peerGone(p.c) {
-			return 0, errors.New("server: the client went away")
+			return 0, errClientGone
 		}
 	}
 }
 
-// peerGone says whether the other end of c has closed it, without taking
-// any of its bytes.
+// peerGone says whether the other end of c has closed it, without reading
+// (bytes it left unread do not hide that it is gone).
 func peerGone(c *net.UnixConn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -123,15 +125,9 @@ func peerGone(c *net.UnixConn) bool {
 	}
 	gone := false
 	raw.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch {
-		case err == nil:
-			gone = n == 0 // the end of the stream
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-		default:
-			gone = true
-		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		n, err := unix.Poll(fds, 0)
+		gone = err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
 	})
 	return gone
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,50 +194,74 @@ func TestGitPushPipedHostile(t *testing.T) {
 	}
 }
 
-// TestGitPushPipeWithoutDescriptor: a 'p' frame whose byte carries no
-// descriptor, or a 'p' where no stream may be one, is a protocol error.
-func TestGitPushPipeWithoutDescriptor(t *testing.T) {
+// TestGitPushPipeBroken: a 'p' frame whose byte carries no descriptor,
+// or two, or a 'p' inside a stream of objects, is a protocol error.
+func TestGitPushPipeBroken(t *testing.T) {
 	f := newFixture(t, Options{})
-	c := f.client(t)
-	var objs memObjects
-	tip := objs.history(t, "x\n", "x", gitobj.OID{})
-	c.e.b = append(c.e.b[:0], opGitPush)
-	c.e.u(1)
-	c.e.str("refs/heads/main")
-	c.e.oid(gitobj.SHA1.ZeroOID())
-	c.e.oid(tip)
-	c.e.flag(false)
-	c.e.flag(false)
-	c.e.flag(false)
-	c.e.flag(false)
-	if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
-		t.Fatal(err)
+	r1, w1, _ := os.Pipe()
+	r2, w2, _ := os.Pipe()
+	defer func() { r1.Close(); w1.Close(); r2.Close(); w2.Close() }()
+	cases := map[string]struct {
+		send func(c *Client) error
+		want string
+	}{
+		"no descriptor": {func(c *Client) error {
+			writeFrame(c.w, framePipe, nil)
+			c.w.WriteByte(0) // no SCM_RIGHTS with it
+			return c.w.Flush()
+		}, "none came with it"},
+		"two descriptors": {func(c *Client) error {
+			writeFrame(c.w, framePipe, nil)
+			c.w.Flush()
+			_, _, err := c.c.(*net.UnixConn).WriteMsgUnix([]byte{0}, unix.UnixRights(int(r1.Fd()), int(r2.Fd())), nil)
+			return err
+		}, "more than one descriptor"},
+		"pipe inside a stream": {func(c *Client) error {
+			writeFrame(c.w, frameData, []byte{byte(gitobj.Blob)})
+			writeFrame(c.w, framePipe, nil)
+			return c.w.Flush()
+		}, "a pipe where none may come"},
 	}
-	out := &frameStream{w: c.w}
-	for _, id := range objs.ids {
-		out.oid(id)
-	}
-	if err := out.end(); err != nil {
-		t.Fatal(err)
-	}
-	kind, _, err := readFrame(c.r, nil)
-	if err != nil || kind != frameData {
-		t.Fatalf("server answered %q, %v; want the ids it lacks", kind, err)
-	}
-	for kind != frameEnd {
-		if kind, _, err = readFrame(c.r, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFrame(c.w, framePipe, nil)
-	c.w.WriteByte(0) // no SCM_RIGHTS with it
-	c.w.Flush()
-	kind, p, err := readFrame(c.r, nil)
-	if err != nil || kind != frameError {
-		t.Fatalf("server answered %q, %v; want an error", kind, err)
-	}
-	if err := decodeError(&dec{b: p}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "none came with it") {
-		t.Fatalf("got %v", err)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := f.client(t)
+			var objs memObjects
+			tip := objs.history(t, "x\n", "x", gitobj.OID{})
+			c.e.b = append(c.e.b[:0], opGitPush)
+			c.e.u(1)
+			c.e.str("refs/heads/main")
+			c.e.oid(gitobj.SHA1.ZeroOID())
+			c.e.oid(tip)
+			for range 4 { // force, lease, atomic, dry-run
+				c.e.flag(false)
+			}
+			if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
+				t.Fatal(err)
+			}
+			out := &frameStream{w: c.w}
+			for _, id := range objs.ids {
+				out.oid(id)
+			}
+			if err := out.end(); err != nil {
+				t.Fatal(err)
+			}
+			for kind := byte(0); kind != frameEnd; {
+				var err error
+				if kind, _, err = readFrame(c.r, nil); err != nil || kind != frameData && kind != frameEnd {
+					t.Fatalf("server answered %q, %v; want the ids it lacks", kind, err)
+				}
+			}
+			if err := tc.send(c); err != nil {
+				t.Fatal(err)
+			}
+			kind, p, err := readFrame(c.r, nil)
+			if err != nil || kind != frameError {
+				t.Fatalf("server answered %q, %v; want an error", kind, err)
+			}
+			if err := decodeError(&dec{b: p}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a protocol error saying %q", err, tc.want)
+			}
+		})
 	}
 }
 
@@ -270,7 +296,10 @@ func TestGitPushPipeStalled(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	c.c.Close() // the client goes, its pipe stays open
+	// The client goes, its pipe stays open; a byte it sent is left unread
+	// (it does not hide that the connection is closed).
+	c.c.Write([]byte{1})
+	c.c.Close()
 	if err := <-pushed; err == nil {
 		t.Fatal("a push whose connection closed succeeded")
 	}

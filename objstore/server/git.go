@@ -359,7 +359,7 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 	if err := s.authorize(sc, opGitPush, ""); err != nil {
 		return err
 	}
-	objs := &streamedObjects{ids: ids, r: r, w: w, fds: sc.fds, piped: &s.pipedPushes, done: s.done}
+	objs := &streamedObjects{ids: ids, r: r, w: w, fds: sc.fds, piped: &s.pipedPushes}
 	results, err := s.gitRemote(sc).Push(ctx, updates, opts, objs)
 	if err != nil {
 		return err
@@ -466,9 +466,8 @@ type streamedObjects struct {
 	ids   []gitobj.OID
 	r     *bufio.Reader
 	w     *bufio.Writer
-	fds   *fdConn         // nil: the connection cannot pass a pipe
-	piped *atomic.Int64   // counts the pushes that passed one
-	done  <-chan struct{} // closed when the server stops
+	fds   *fdConn       // nil: the connection cannot pass a pipe
+	piped *atomic.Int64 // counts the pushes that passed one
 	check helper.ObjectChecker
 }
 
@@ -556,9 +555,12 @@ func (o *streamedObjects) source(in *frameSource, br *bufio.Reader, ids []gitobj
 			return nil, nil, err
 		}
 		o.piped.Add(1)
-		pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c, done: o.done}, 256<<10)
+		pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c}, 256<<10)
 		read = func() (gitobj.Object, error) {
 			obj, err := gitrepo.ReadBatchObject(pr, maxGitObject)
+			if errors.Is(err, errClientGone) {
+				return obj, errClientGone
+			}
 			if err != nil && !errors.Is(err, io.EOF) {
 				err = fmt.Errorf("server: push: from the client's git: %w", err)
 			}
@@ -570,8 +572,9 @@ func (o *streamedObjects) source(in *frameSource, br *bufio.Reader, ids []gitobj
 	for _, id := range ids {
 		want[id] = true
 	}
+	piped := in.piped
 	next = func() (gitobj.Object, error) {
-		if in.piped && len(want) == 0 {
+		if piped && len(want) == 0 {
 			return gitobj.Object{}, io.EOF // all came: git's exit is not waited for
 		}
 		obj, err := read()
@@ -707,6 +710,7 @@ func (f *frameSource) Read(p []byte) (int, error) {
 		switch kind {
 		case frameData:
 			f.cur = payload
+			f.pipeOK = false // a pipe comes instead of a stream, not within one
 		case frameEnd:
 			f.done = true
 		case frameError:

@@ -154,6 +154,9 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 				return nil, c.broke(err)
 			}
 			out := &frameStream{w: c.w}
+			if pipeWait != nil {
+				return nil, c.broke(fmt.Errorf("%w: the server asked for objects twice", ErrProtocol))
+			}
 			if pp, ok := objects.(helper.PushObjectPiper); ok && len(need) >= pipeMin {
 				var piped bool
 				if pipeWait, piped, err = c.pipeObjects(ctx, pp, need); err != nil {

@@ -404,6 +404,7 @@ func (s *Server) serveConn(sc *serverConn) {
 		s.requests.Add(1)
 		sc.failedRequest = false
 		ok := kind == frameQuery && len(p) > 0 && s.handle(sc, r, w, &e, p[0], p[1:]) == nil
+		sc.fds.close() // descriptors the request did not take
 		if ferr := w.Flush(); ferr != nil {
 			ok = false
 		}
