@@ -371,7 +371,11 @@ func TestWatchFallbacks(t *testing.T) {
 		f := newWatchFixture(t, Options{IdleTimeout: time.Hour}, map[string]string{"a": "a\n"})
 		clock := time.Now()
 		var mu sync.Mutex
+		// Set under the set's lock, which the server takes before it reads
+		// it (a request over the socket is no happens-before edge).
+		f.srv.watch.mu.Lock()
 		f.srv.watch.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		f.srv.watch.mu.Unlock()
 		f.snap(t)
 		mu.Lock()
 		clock = clock.Add(2 * time.Hour)
