@@ -21,30 +21,7 @@
 # HELIOS_PROFILE=DIR writes CPU profiles of the helper's push and cold clone
 # there, and of the server (serve.prof: the push and the clone after it, up to
 # the stop before the cold clone).
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'helios serve --stop --store "$work/store" >/dev/null 2>&1; rm -rf "$work"' EXIT
-bin=$work/bin
-(cd "$root" && CGO_ENABLED=0 go build -tags thin -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
-export PATH=$bin:$PATH
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=$work/gitconfig HOME=$work
-git config --global user.name bench
-git config --global user.email bench@example.com
-
-if [ $# -ge 1 ]; then
-	src=$(cd "$1" && pwd)
-	what="repo $src"
-else
-	commits=${COMMITS:-3000}
-	files=${FILES:-1000}
-	src=$work/src
-	git init -q -b main "$src"
-	python3 "$root/scripts/gen-history.py" "$commits" "$files" 1 | git -C "$src" fast-import --quiet --done
-	git -C "$src" repack -adq
-	git -C "$src" checkout -q main
-	what="generated history: $commits commits, $files files (scripts/gen-history.py, seed 1)"
-fi
+source "$(dirname "$0")/bench-setup.sh"
 echo "# $what; $(git -C "$src" rev-list --all --count) commits, $(git -C "$src" for-each-ref | wc -l) refs, git $(git --version | cut -d' ' -f3)" >&2
 
 now() { date +%s%N; }

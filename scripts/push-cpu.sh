@@ -12,25 +12,9 @@
 # wall and CPU. The last line is the medians. compare-clone.sh measures the
 # push as a user meets it (the first command starts the server); this one
 # separates the two sides.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'helios serve --stop --store "$work/store" >/dev/null 2>&1; rm -rf "$work"' EXIT
-bin=$work/bin
-(cd "$root" && CGO_ENABLED=0 go build -tags thin -o "$bin/git-remote-helios" ./cmd/git-remote-helios && go build -o "$bin/helios" ./cmd/helios)
-export PATH=$bin:$PATH
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=$work/gitconfig HOME=$work
+source "$(dirname "$0")/bench-setup.sh"
 rounds=${ROUNDS:-5}
-
-if [ $# -ge 1 ]; then
-	src=$(cd "$1" && pwd)
-else
-	src=$work/src
-	git init -q -b main "$src"
-	python3 "$root/scripts/gen-history.py" "${COMMITS:-3000}" "${FILES:-1000}" 1 | git -C "$src" fast-import --quiet --done
-	git -C "$src" repack -adq
-fi
-echo "# $(git -C "$src" rev-list --all --count) commits, $(git -C "$src" rev-list --all --objects | wc -l) objects, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "# $what; $(git -C "$src" rev-list --all --count) commits, $(git -C "$src" rev-list --all --objects | wc -l) objects, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 refspecs=('refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*')
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
