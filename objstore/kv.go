@@ -26,9 +26,10 @@ var ErrClosed = errors.New("objstore: closed")
 //   - Write applies a Batch atomically: after a crash either all of its
 //     operations are visible or none. A put's value is its op's Head
 //     followed by its Value (Batch.PutParts; BatchOp.Joined): a KV that
-//     stored Value alone would lose a blob's encoding byte. With sync it returns only after the
-//     batch is durable (fsync); concurrent synced writes may share one fsync.
-//     Without sync it survives a process crash, not a power cut.
+//     stored Value alone would lose a blob's encoding byte. With sync it
+//     returns only after the batch is durable (fsync); concurrent synced
+//     writes may share one fsync. Without sync it survives a process
+//     crash, not a power cut.
 //   - All methods are safe for concurrent use. Close waits for nothing: the
 //     caller stops using the KV first.
 type KV interface {
@@ -140,13 +141,7 @@ func (op *BatchOp) Joined() []byte {
 }
 
 // Put adds a put of key → value.
-func (b *Batch) Put(key, value []byte) {
-	if value == nil {
-		value = []byte{}
-	}
-	b.ops = append(b.ops, BatchOp{Key: key, Value: value})
-	b.size += len(key) + len(value)
-}
+func (b *Batch) Put(key, value []byte) { b.PutParts(key, nil, value) }
 
 // PutParts adds a put of key → head followed by value, without joining
 // them: a blob's content is stored behind a one-byte encoding, and the

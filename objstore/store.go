@@ -217,6 +217,14 @@ func (s *Store) get(k Kind, id ID) ([]byte, error) {
 	return v, err
 }
 
+// getter is getOnce for a value read once, else get.
+func (s *Store) getter(once bool) func(Kind, ID) ([]byte, error) {
+	if once {
+		return s.getOnce
+	}
+	return s.get
+}
+
 // getOnce is get through the KV's GetUncached, where it has one.
 func (s *Store) getOnce(k Kind, id ID) ([]byte, error) {
 	v, err := getUncached(s.kv, objectKey(k, id))
@@ -288,11 +296,7 @@ func (s *Store) blob(id ID, once bool) ([]byte, error) {
 		}
 		return v.([]byte), nil
 	}
-	get := s.get
-	if once {
-		get = s.getOnce
-	}
-	b, err := get(KindBlob, id)
+	b, err := s.getter(once)(KindBlob, id)
 	if err != nil {
 		return nil, err
 	}
@@ -342,11 +346,7 @@ func (s *Store) blob(id ID, once bool) ([]byte, error) {
 // one by one as well would read-verify large files twice. Fsck checks
 // chunks one by one, to name the damaged one.
 func (s *Store) chunk(id ID, once bool) ([]byte, error) {
-	get := s.get
-	if once {
-		get = s.getOnce
-	}
-	b, err := get(KindChunk, id)
+	b, err := s.getter(once)(KindChunk, id)
 	if errors.Is(err, ErrNotFound) && s.tier != nil {
 		b, err = s.readTierChunk(id)
 	}

@@ -138,11 +138,8 @@ func (w *Writer) putTree(k Kind, id ID, value []byte, t *Tree) error {
 	return w.putObj(k, id, nil, value, t)
 }
 
-// putParts queues an object whose value is head followed by value.
-func (w *Writer) putParts(k Kind, id ID, head, value []byte) error {
-	return w.putObj(k, id, head, value, nil)
-}
-
+// putObj queues an object whose value is head followed by value (t: a
+// tree's decoded form, for the cache).
 func (w *Writer) putObj(k Kind, id ID, head, value []byte, t *Tree) error {
 	w.touch(k, id)
 	if _, ok := w.inBatch[id]; ok {
@@ -184,7 +181,7 @@ func (w *Writer) putBlob(content []byte, owned bool) (ID, error) {
 	ch := w.s.settings.Chunking
 	if len(content) < ch.Threshold {
 		if owned {
-			return id, w.putParts(KindBlob, id, inlineHead, content)
+			return id, w.putObj(KindBlob, id, inlineHead, content, nil)
 		}
 		v := make([]byte, 1+len(content))
 		copy(v[1:], content)

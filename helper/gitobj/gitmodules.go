@@ -325,10 +325,11 @@ func PassesLateChecks(data []byte) bool {
 	return !containsSubmodule(data)
 }
 
+var submoduleWord = []byte("submodule")
+
 // containsSubmodule reports whether data contains "submodule" in any
 // letter case: each 'b' or 'B' is looked at (bytes.IndexByte is fast).
 func containsSubmodule(data []byte) bool {
-	const word = "submodule"
 	for _, b := range []byte{'b', 'B'} {
 		for i := 0; ; {
 			j := bytes.IndexByte(data[i:], b)
@@ -336,7 +337,7 @@ func containsSubmodule(data []byte) bool {
 				break
 			}
 			j += i
-			if j >= 2 && j+7 <= len(data) && strings.EqualFold(string(data[j-2:j+7]), word) {
+			if j >= 2 && j+7 <= len(data) && bytes.EqualFold(data[j-2:j+7], submoduleWord) {
 				return true
 			}
 			i = j + 1

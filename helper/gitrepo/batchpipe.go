@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
@@ -24,12 +23,10 @@ import (
 // instead of through the helper, which would read every byte once and
 // write it once more (about a third of a big push's processor time).
 type BatchPipe struct {
-	cmd  *exec.Cmd
-	r    *os.File
-	werr chan error
-
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	cmd    *exec.Cmd
+	r      *os.File
+	werr   chan error
+	stderr bytes.Buffer // read once cmd.Wait returned: its copier is done then
 }
 
 // BatchPipe starts git cat-file --batch with its output into a new pipe,
@@ -45,7 +42,7 @@ func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func())
 	p := &BatchPipe{r: pr, werr: make(chan error, 1)}
 	p.cmd = r.command(ctx, "cat-file", "--batch")
 	p.cmd.Stdout = pw
-	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	p.cmd.Stderr = &p.stderr
 	stdin, err := p.cmd.StdinPipe()
 	if err == nil {
 		err = p.cmd.Start()
@@ -91,9 +88,7 @@ func (p *BatchPipe) Wait(stop bool) error {
 	}
 	werr := <-p.werr
 	err := p.cmd.Wait()
-	p.mu.Lock()
 	msg := strings.TrimSpace(p.stderr.String())
-	p.mu.Unlock()
 	if msg != "" {
 		return fmt.Errorf("gitrepo: cat-file: %s", msg)
 	}
@@ -101,17 +96,6 @@ func (p *BatchPipe) Wait(stop bool) error {
 		return fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
 	return nil
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // exactAlloc is the size up to which ReadBatchObject allocates an object's

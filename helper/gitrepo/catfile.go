@@ -144,8 +144,8 @@ func (c *CatFile) WalkTo(ctx context.Context, a, b gitobj.OID, limit int) (found
 	if a == b {
 		return true, true, nil
 	}
-	sure, err = c.walkCommits(ctx, []gitobj.OID{b}, nil, limit, func(_ gitobj.Object, parents []gitobj.OID) error {
-		if slices.Contains(parents, a) {
+	sure, err = c.walkCommits(ctx, []gitobj.OID{b}, nil, limit, func(_ gitobj.OID, cm *gitobj.CommitObject) error {
+		if slices.Contains(cm.Parents, a) {
 			found = true
 			return errStopWalk
 		}
@@ -163,11 +163,12 @@ var (
 
 // walkCommits reads the commits in front and then, generation by
 // generation, their parents that skip (if set) does not exclude, each once,
-// and calls visit with every commit and its parents. sure is false, with no
-// error, when the walk cannot finish: more than limit commits, a missing
-// object, one that is not a commit or has a malformed header, or visit
-// returning errUnsure. visit's errStopWalk ends the walk early, sure.
-func (c *CatFile) walkCommits(ctx context.Context, front []gitobj.OID, skip func(gitobj.OID) bool, limit int, visit func(o gitobj.Object, parents []gitobj.OID) error) (sure bool, err error) {
+// and calls visit with every commit, decoded (its parents as git reads
+// them: gitobj.DecodeCommit). sure is false, with no error, when the walk
+// cannot finish: more than limit commits, a missing object, one that is not
+// a commit or has a malformed header, or visit returning errUnsure. visit's
+// errStopWalk ends the walk early, sure.
+func (c *CatFile) walkCommits(ctx context.Context, front []gitobj.OID, skip func(gitobj.OID) bool, limit int, visit func(id gitobj.OID, cm *gitobj.CommitObject) error) (sure bool, err error) {
 	seen := make(map[gitobj.OID]bool, len(front))
 	for _, id := range front {
 		seen[id] = true
@@ -181,14 +182,14 @@ func (c *CatFile) walkCommits(ctx context.Context, front []gitobj.OID, skip func
 			if o.Type != gitobj.Commit {
 				return errUnsure
 			}
-			ps, ok := commitParents(c.format, o.Data)
-			if !ok {
+			cm, err := gitobj.DecodeCommit(c.format, o.Data)
+			if err != nil {
 				return errUnsure
 			}
-			if err := visit(o, ps); err != nil {
+			if err := visit(o.OID, cm); err != nil {
 				return err
 			}
-			for _, p := range ps {
+			for _, p := range cm.Parents {
 				if !seen[p] && (skip == nil || !skip(p)) {
 					seen[p] = true
 					next = append(next, p)
@@ -207,26 +208,6 @@ func (c *CatFile) walkCommits(ctx context.Context, front []gitobj.OID, skip func
 		front = next
 	}
 	return true, nil
-}
-
-// commitParents reads the parent lines of a commit's header.
-func commitParents(f gitobj.Format, data []byte) ([]gitobj.OID, bool) {
-	var ps []gitobj.OID
-	for len(data) > 0 {
-		line, rest, _ := bytes.Cut(data, []byte{'\n'})
-		data = rest
-		if len(line) == 0 {
-			break
-		}
-		if hex, ok := bytes.CutPrefix(line, []byte("parent ")); ok {
-			p, err := gitobj.ParseOIDFormat(f, string(hex))
-			if err != nil {
-				return nil, false
-			}
-			ps = append(ps, p)
-		}
-	}
-	return ps, true
 }
 
 // Has reports whether the repository has the object.

@@ -1,7 +1,6 @@
 package gitrepo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -29,8 +28,8 @@ func (r *Repo) ListNew(ctx context.Context, cat *CatFile, tips, haves []gitobj.O
 	for _, h := range haves {
 		have[h] = true
 	}
-	// The new commits, newest first, and their raw text.
-	commits := map[gitobj.OID][]byte{}
+	// The new commits, newest first, decoded.
+	commits := map[gitobj.OID]*gitobj.CommitObject{}
 	var order []gitobj.OID
 	front := make([]gitobj.OID, 0, len(tips))
 	for _, t := range tips {
@@ -39,12 +38,12 @@ func (r *Repo) ListNew(ctx context.Context, cat *CatFile, tips, haves []gitobj.O
 		}
 	}
 	sure, err := cat.walkCommits(ctx, front, func(p gitobj.OID) bool { return have[p] }, maxCommits,
-		func(o gitobj.Object, parents []gitobj.OID) error {
-			if len(parents) == 0 {
+		func(id gitobj.OID, cm *gitobj.CommitObject) error {
+			if len(cm.Parents) == 0 {
 				return errUnsure // a root commit: the whole tree is new, rev-list is as cheap
 			}
-			commits[o.OID] = o.Data
-			order = append(order, o.OID)
+			commits[id] = cm
+			order = append(order, id)
 			return nil
 		})
 	if err != nil || !sure {
@@ -58,48 +57,41 @@ func (r *Repo) ListNew(ctx context.Context, cat *CatFile, tips, haves []gitobj.O
 			ids = append(ids, id)
 		}
 	}
-	trees := map[gitobj.OID]gitobj.OID{} // commit → tree
+	// treeOf is a parent's tree: a new commit's, or a have's read now.
 	treeOf := func(c gitobj.OID) (gitobj.OID, bool, error) {
-		if t, ok := trees[c]; ok {
-			return t, true, nil
+		if cm, ok := commits[c]; ok {
+			return cm.Tree, true, nil
 		}
-		raw := commits[c]
-		if len(raw) == 0 {
-			o, err := cat.Read(c)
-			if errors.Is(err, ErrNotFound) {
-				return gitobj.OID{}, false, nil
-			}
-			if err != nil {
-				return gitobj.OID{}, false, err
-			}
-			if o.Type != gitobj.Commit {
-				return gitobj.OID{}, false, nil
-			}
-			raw = o.Data
+		o, err := cat.Read(c)
+		if errors.Is(err, ErrNotFound) {
+			return gitobj.OID{}, false, nil
 		}
-		t, ok := commitTree(cat.format, raw)
-		if ok {
-			trees[c] = t
+		if err != nil {
+			return gitobj.OID{}, false, err
 		}
-		return t, ok, nil
+		if o.Type != gitobj.Commit {
+			return gitobj.OID{}, false, nil
+		}
+		cm, err := gitobj.DecodeCommit(cat.format, o.Data)
+		if err != nil {
+			return gitobj.OID{}, false, nil
+		}
+		commits[c] = cm
+		return cm.Tree, true, nil
 	}
 	for _, c := range order {
 		add(c)
 	}
 	for _, c := range order {
-		root, ok, err := treeOf(c)
-		if err != nil || !ok {
-			return nil, false, err
-		}
-		ps, _ := commitParents(cat.format, commits[c])
 		var bases []gitobj.OID
-		for _, p := range ps {
+		for _, p := range commits[c].Parents {
 			t, ok, err := treeOf(p)
 			if err != nil || !ok {
 				return nil, false, err
 			}
 			bases = append(bases, t)
 		}
+		root := commits[c].Tree
 		if ok, err := diffTrees(ctx, cat, root, bases, add); err != nil || !ok {
 			return nil, false, err
 		}
@@ -185,15 +177,4 @@ func diffTrees(ctx context.Context, cat *CatFile, tree gitobj.OID, bases []gitob
 		}
 	}
 	return true, nil
-}
-
-// commitTree reads the tree line of a commit's header.
-func commitTree(f gitobj.Format, data []byte) (gitobj.OID, bool) {
-	line, _, _ := bytes.Cut(data, []byte{'\n'})
-	hex, ok := bytes.CutPrefix(line, []byte("tree "))
-	if !ok {
-		return gitobj.OID{}, false
-	}
-	t, err := gitobj.ParseOIDFormat(f, string(hex))
-	return t, err == nil
 }

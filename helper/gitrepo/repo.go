@@ -213,9 +213,15 @@ const walkLimit = 256
 
 // grafted reports whether the history git sees differs from the commits'
 // own parent lines (a shallow clone, grafts), which only git applies.
+// Both files live in the common directory (a linked worktree has none of
+// its own).
 func (r *Repo) grafted() bool {
+	common, ok := commonDir(r.gitDir)
+	if !ok {
+		return true
+	}
 	for _, name := range []string{"shallow", "info/grafts"} {
-		if _, err := os.Stat(filepath.Join(r.gitDir, name)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(common, name)); !errors.Is(err, os.ErrNotExist) {
 			return true
 		}
 	}

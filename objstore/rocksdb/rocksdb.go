@@ -667,8 +667,14 @@ func (k *KV) CompactionPending() bool {
 	if k.closed || k.readOnly {
 		return false
 	}
-	n, err := strconv.Atoi(k.db.GetProperty("rocksdb.num-files-at-level0"))
-	return err == nil && n > 1
+	return k.level0Files() > 1
+}
+
+// level0Files is the number of table files in level 0 (0 when RocksDB
+// does not say). The caller holds mu.
+func (k *KV) level0Files() int {
+	n, _ := strconv.Atoi(k.db.GetProperty("rocksdb.num-files-at-level0"))
+	return n
 }
 
 // Settle does now the compaction RocksDB defers below level0Trigger, the
@@ -700,7 +706,7 @@ func (k *KV) Settle() error {
 			k.mu.RUnlock()
 			return nil
 		}
-		l0, _ := strconv.Atoi(k.db.GetProperty("rocksdb.num-files-at-level0"))
+		l0 := k.level0Files()
 		pending, _ := k.db.GetIntProperty("rocksdb.compaction-pending")
 		running, _ := k.db.GetIntProperty("rocksdb.num-running-compactions")
 		k.mu.RUnlock()
@@ -761,8 +767,9 @@ func parseCompactionWrite(s string) (int64, bool) {
 // Close closes the database. Snapshots must be released first; later calls
 // fail with objstore.ErrClosed.
 func (k *KV) Close() error {
-	// A Compact in flight (an owner's quiet-time compaction) holds the
-	// read lock: stop it, so that closing does not wait for all of it.
+	// A Compact in flight (gc's full compaction) holds the read lock:
+	// stop it, so that closing does not wait for all of it. (Settle only
+	// waits, and gives up once closed.)
 	k.mu.RLock()
 	if !k.closed && !k.readOnly {
 		k.db.DisableManualCompaction()

@@ -74,6 +74,12 @@ func (m *memObjects) history(t *testing.T, content, msg string, parent gitobj.OI
 	return m.add(t, gitobj.Commit, c)
 }
 
+// commitOf adds a root commit of tree.
+func (m *memObjects) commitOf(t *testing.T, tree gitobj.OID) gitobj.OID {
+	t.Helper()
+	return m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+}
+
 type collect []gitobj.Object
 
 func (c *collect) WriteObject(o gitobj.Object) error {
@@ -177,7 +183,7 @@ func TestGitPushHostileClient(t *testing.T) {
 			var m memObjects
 			blob := m.add(t, gitobj.Blob, "[core]\n")
 			tree := m.add(t, gitobj.Tree, "100644 .GIT\x00"+string(blob.Bytes()))
-			tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+			tip := m.commitOf(t, tree)
 			return &m, tip
 		},
 		"unasked object": func() (*memObjects, gitobj.OID) {
@@ -214,7 +220,7 @@ func TestGitPushHostileClient(t *testing.T) {
 			var m memObjects
 			blob := m.add(t, gitobj.Blob, "[submodule \"x\"]\n\tpath = x\n\turl = -upload-pack=evil\n")
 			tree := m.add(t, gitobj.Tree, "100644 .gitmodules\x00"+string(blob.Bytes()))
-			tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+			tip := m.commitOf(t, tree)
 			return &m, tip
 		},
 		"client gives up": func() (*memObjects, gitobj.OID) {
@@ -254,7 +260,7 @@ func TestGitPushLateNamedBlobs(t *testing.T) {
 	mod := m.add(t, gitobj.Blob, "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.com/lib.git\n")
 	attr := m.add(t, gitobj.Blob, "*.bin binary\n")
 	tree := m.add(t, gitobj.Tree, "100644 .gitattributes\x00"+string(attr.Bytes())+"100644 .gitmodules\x00"+string(mod.Bytes()))
-	tip := m.add(t, gitobj.Commit, "tree "+tree.String()+"\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n")
+	tip := m.commitOf(t, tree)
 	res, err := f.client(t).Git(true).Push(context.Background(), []helper.RefUpdate{{Name: "refs/heads/main", Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, &m)
 	if err != nil || len(res) != 1 || res[0] != nil {
 		t.Fatalf("push: %v %v", res, err)

@@ -20,9 +20,8 @@ const settleQuiet = 5 * time.Second
 // would rewrite a store of gigabytes after every push). The engine defers
 // that work while files are few; doing it at a quiet moment keeps it off
 // the path of a clone that follows a push, and leaves the store compact
-// soon after. A request
-// during the wait moves the moment on; Shutdown stops the wait, and
-// closing the database stops a compaction under way.
+// soon after. A request during the wait moves the moment on; Shutdown
+// stops the wait, and closing the database ends Settle's wait.
 func (s *Server) settleLater() {
 	kv, ok := s.o.Store.KV().(objstore.LazyCompactor)
 	if !ok {

@@ -174,7 +174,7 @@ type Listener struct {
 // removed and made again at the same path while this one ran.
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
-	if now, serr := os.Lstat(l.path); serr != nil || !os.SameFile(now, l.made) {
+	if !stillSame(l.path, l.made) {
 		return err
 	}
 	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {

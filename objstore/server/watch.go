@@ -601,9 +601,15 @@ func (t *watchedTree) stop() {
 // at the same path must not remove the next server's files, which have
 // the same names.
 func removeIfSame(path string, made os.FileInfo) {
-	if now, err := os.Lstat(path); err == nil && made != nil && os.SameFile(now, made) {
+	if stillSame(path, made) {
 		os.RemoveAll(path)
 	}
+}
+
+// stillSame reports whether path is still the file or directory made.
+func stillSame(path string, made os.FileInfo) bool {
+	now, err := os.Lstat(path)
+	return err == nil && made != nil && os.SameFile(now, made)
 }
 
 // close stops the tree's watcher and waits for its loop.
