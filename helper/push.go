@@ -317,6 +317,7 @@ type localObjects struct {
 }
 
 var (
+	_ PushObjectLister   = (*localObjects)(nil)
 	_ PushObjectStreamer = (*localObjects)(nil)
 	_ PushObjectPiper    = (*localObjects)(nil)
 )
@@ -351,11 +352,17 @@ func (o *localObjects) list(ctx context.Context, fn func(gitobj.OID) error) erro
 }
 
 func (o *localObjects) IDs(ctx context.Context) ([]gitobj.OID, error) {
-	if err := o.quickList(ctx); err != nil {
-		return nil, err
-	}
-	err := o.list(ctx, func(gitobj.OID) error { return nil })
+	err := o.List(ctx, func(gitobj.OID) error { return nil })
 	return o.ids, err
+}
+
+// List implements PushObjectLister: the ids of IDs, each as git rev-list
+// prints it.
+func (o *localObjects) List(ctx context.Context, fn func(gitobj.OID) error) error {
+	if err := o.quickList(ctx); err != nil {
+		return err
+	}
+	return o.list(ctx, fn)
 }
 
 // quickList lists a push of a few commits on top of the remote's refs

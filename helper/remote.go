@@ -107,6 +107,16 @@ type PushObjects interface {
 	Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error
 }
 
+// PushObjectLister is PushObjects that hands out its ids as git lists
+// them, so that a remote across a connection can look them up while the
+// listing still runs instead of after it. An optional ability: a caller
+// falls back to IDs.
+type PushObjectLister interface {
+	// List calls fn with each id IDs returns, in the same order, as they
+	// are listed. The first error from fn or the listing ends List.
+	List(ctx context.Context, fn func(gitobj.OID) error) error
+}
+
 // PushObjectStreamer is PushObjects that reads objects while it is still
 // listing them, so that a big push does not wait for the whole listing
 // (git rev-list) before the first object arrives. An optional ability: a

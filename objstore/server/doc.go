@@ -100,8 +100,10 @@
 //	20 git-list          for-push → n × (name, git id, symref, peeled)
 //	21 git-fetch         wants, haves → 'd' frames of object records, then 'r'
 //	22 git-push          n × (name, old, new, force, lease), atomic, dry-run;
-//	                     then the client streams the ids it offers ('d'…'z');
-//	                     the server may answer with the ids it lacks ('d'…'z')
+//	                     then the client streams the ids it offers ('d'…'z',
+//	                     or 'e' when its listing fails) as git lists them,
+//	                     and the server looks each up as it comes; then it
+//	                     may answer with the ids it lacks ('d'…'z')
 //	                     and the client streams those objects ('d'…'z', or
 //	                     'e' to give up), or on this machine hands over a
 //	                     pipe of them ('p', fdpass.go); → n × push result

@@ -351,17 +351,17 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 	if err := d.done(); err != nil {
 		return err
 	}
+	// The ids follow, as the client's git lists them: the remote reads
+	// them as they come (streamedObjects.Stream). Whatever it leaves
+	// unread (a dry run, a push rejected up front) is read before the
+	// answer, which keeps the connection in step.
 	in := &frameSource{r: r}
-	ids, err := readOIDs(bufio.NewReader(in))
-	if err != nil {
+	if err := s.authorize(sc, opGitPush, ""); err != nil {
 		return in.fail(err)
 	}
-	if err := s.authorize(sc, opGitPush, ""); err != nil {
-		return err
-	}
-	objs := &streamedObjects{ids: ids, r: r, w: w, fds: sc.fds, piped: &s.pipedPushes}
+	objs := &streamedObjects{in: in, idr: bufio.NewReader(in), r: r, w: w, fds: sc.fds, piped: &s.pipedPushes}
 	results, err := s.gitRemote(sc).Push(ctx, updates, opts, objs)
-	if err != nil {
+	if err := in.fail(err); err != nil {
 		return err
 	}
 	if len(results) != len(updates) {
@@ -463,7 +463,8 @@ func (s *Server) clonePackOfAllRefs(ctx context.Context) error {
 // for the objects the store lacks and checks each one as git fsck --strict
 // does (the client's own checks are not trusted), before the store sees it.
 type streamedObjects struct {
-	ids   []gitobj.OID
+	in    *frameSource  // the ids' stream
+	idr   *bufio.Reader // reads in
 	r     *bufio.Reader
 	w     *bufio.Writer
 	fds   *fdConn       // nil: the connection cannot pass a pipe
@@ -471,7 +472,51 @@ type streamedObjects struct {
 	check helper.ObjectChecker
 }
 
-func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) { return o.ids, nil }
+var _ helper.PushObjectStreamer = (*streamedObjects)(nil)
+
+// IDs reads the ids the client lists.
+func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) {
+	var ids []gitobj.OID
+	err := o.eachID(func(id gitobj.OID) error {
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}
+
+// Stream calls want with each id as it arrives, while the client's git
+// still lists, then asks for those it accepted (Read).
+func (o *streamedObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	var need []gitobj.OID
+	err := o.eachID(func(id gitobj.OID) error {
+		ok, err := want(id)
+		if ok {
+			need = append(need, id)
+		}
+		return err
+	})
+	if err != nil || len(need) == 0 {
+		return err
+	}
+	return o.Read(ctx, need, fn)
+}
+
+// eachID calls fn with each id of the client's list; an error (fn's, or
+// a malformed list) drains the rest of it.
+func (o *streamedObjects) eachID(fn func(gitobj.OID) error) error {
+	for {
+		id, err := readOID(o.idr)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err == nil {
+			err = fn(id)
+		}
+		if err != nil {
+			return o.in.fail(err)
+		}
+	}
+}
 
 func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
 	out := &frameStream{w: o.w}

@@ -150,6 +150,82 @@ func TestGitPushFetchThroughServer(t *testing.T) {
 	}
 }
 
+// listedObjects is memObjects listed as helper.PushObjectLister: the ids
+// go out one by one, and the listing can fail part way.
+type listedObjects struct {
+	*memObjects
+	failAt int // List fails before the failAt-th id (0: never)
+}
+
+var errListing = errors.New("rev-list died")
+
+func (l listedObjects) IDs(context.Context) ([]gitobj.OID, error) {
+	return nil, errors.New("IDs called, where List should be")
+}
+
+func (l listedObjects) List(ctx context.Context, fn func(gitobj.OID) error) error {
+	for i, id := range l.ids {
+		if l.failAt > 0 && i == l.failAt {
+			return errListing
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestGitPushListed: the ids go to the server as the client lists them.
+// A listing that fails part way ends the push with the client's error
+// and stores nothing; a push refused before the server reads the ids
+// (atomic, one stale ref) leaves them read all the same: either way the
+// connection stays in step.
+func TestGitPushListed(t *testing.T) {
+	f := newFixture(t, Options{})
+	g := f.client(t).Git(true)
+	ctx := context.Background()
+	var objs memObjects
+	c1 := objs.history(t, "one\n", "one", gitobj.OID{})
+	main := func(old, new gitobj.OID) []helper.RefUpdate {
+		return []helper.RefUpdate{{Name: "refs/heads/main", Old: old, New: new}}
+	}
+	res, err := g.Push(ctx, main(gitobj.SHA1.ZeroOID(), c1), helper.PushOptions{}, listedObjects{memObjects: &objs})
+	if err != nil || res[0] != nil || len(objs.asked) != 3 {
+		t.Fatalf("push: %v %v, asked for %d objects, want 3", res, err, len(objs.asked))
+	}
+	// Many ids (more than a connection's buffers hold), then the
+	// listing fails.
+	objs.asked = nil
+	for i := range 20000 {
+		objs.add(t, gitobj.Blob, fmt.Sprintf("filler %d\n", i))
+	}
+	c2 := objs.history(t, "two\n", "two", c1)
+	_, err = g.Push(ctx, main(c1, c2), helper.PushOptions{}, listedObjects{memObjects: &objs, failAt: 15000})
+	if !errors.Is(err, errListing) {
+		t.Errorf("push with a failing listing: %v, want %v", err, errListing)
+	}
+	if len(objs.asked) != 0 {
+		t.Errorf("the server asked for %d objects of a failed listing", len(objs.asked))
+	}
+	// Refused up front: the server reads the ids without asking for any.
+	res, err = g.Push(ctx, append(main(c1, c2), helper.RefUpdate{Name: "refs/heads/x", Old: c1, New: c2}), helper.PushOptions{Atomic: true}, listedObjects{memObjects: &objs})
+	if err != nil || res[0] == nil || !errors.Is(res[1], helper.FetchFirst) {
+		t.Errorf("atomic push with a stale ref: %v %v", res, err)
+	}
+	if len(objs.asked) != 0 {
+		t.Errorf("the server asked for %d objects of a refused push", len(objs.asked))
+	}
+	refs, err := g.List(ctx, true)
+	if err != nil || len(refs) != 2 || refs[1].Name != "refs/heads/main" || refs[1].OID != c1 {
+		t.Fatalf("after the failed pushes, refs %v, %v; want HEAD and main at %v", refs, err, c1)
+	}
+	// The same connection still pushes.
+	res, err = g.Push(ctx, main(c1, c2), helper.PushOptions{}, listedObjects{memObjects: &objs})
+	if err != nil || res[0] != nil || len(objs.asked) != 20003 {
+		t.Fatalf("push: %v %v, asked for %d objects, want 20003", res, err, len(objs.asked))
+	}
+}
+
 // TestGitPushHostileClient: the server checks what a client sends, as
 // git fsck --strict would, and refuses objects it did not ask for; the
 // store is unchanged and the connection stays usable.

@@ -100,13 +100,6 @@ func (g *GitRemote) Fetch(ctx context.Context, wants, haves []gitobj.OID, sink h
 // the server) and streams back; then the server stores them, moves the
 // refs and sends one result per update.
 func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts helper.PushOptions, objects helper.PushObjects) ([]error, error) {
-	var ids []gitobj.OID
-	if objects != nil && !opts.DryRun {
-		var err error
-		if ids, err = objects.IDs(ctx); err != nil {
-			return nil, err
-		}
-	}
 	c := g.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -124,17 +117,33 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	}
 	c.e.flag(opts.Atomic)
 	c.e.flag(opts.DryRun)
-	if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
+	if err := writeFrame(c.w, frameQuery, c.e.b); err == nil {
+		err = c.w.Flush() // the server reads the refs while git lists
+	} else {
 		return nil, c.broke(err)
 	}
-	out := &frameStream{w: c.w}
-	for _, id := range ids {
-		out.oid(id)
-	}
-	if err := out.end(); err != nil {
-		return nil, c.broke(err)
-	}
+	// The ids go out as git lists them: the server looks each up as it
+	// comes, while git rev-list still runs.
 	var localErr error
+	out := &frameStream{w: c.w}
+	if objects != nil && !opts.DryRun {
+		localErr = listIDs(ctx, objects, func(id gitobj.OID) error {
+			out.oid(id)
+			return out.err
+		})
+	}
+	if out.broken {
+		return nil, c.broke(out.err)
+	}
+	var err error
+	if localErr != nil {
+		err = out.abort(localErr) // the server answers with an error
+	} else {
+		err = out.end()
+	}
+	if err != nil {
+		return nil, c.broke(err)
+	}
 	var pipeWait func(stop bool) error // the git process writing a pipe the server reads
 	for {
 		kind, p, err := readFrame(c.r, c.buf)
@@ -227,6 +236,21 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 			return nil, c.broke(fmt.Errorf("%w: frame kind %q", ErrProtocol, kind))
 		}
 	}
+}
+
+// listIDs calls fn with each id of a push, as they are listed when
+// objects can (helper.PushObjectLister).
+func listIDs(ctx context.Context, objects helper.PushObjects, fn func(gitobj.OID) error) error {
+	if l, ok := objects.(helper.PushObjectLister); ok {
+		return l.List(ctx, fn)
+	}
+	ids, err := objects.IDs(ctx)
+	for _, id := range ids {
+		if err == nil {
+			err = fn(id)
+		}
+	}
+	return err
 }
 
 // pipeMin is the fewest objects a push hands over as a pipe: below it,
