@@ -38,14 +38,32 @@ func (c Chunking) validate() error {
 	return nil
 }
 
+// splitter is a chunker and its buffers, kept across the blobs a Writer
+// chunks: a new chunker is 512 KiB of fresh memory, more than most of the
+// blobs it cuts.
+type splitter struct {
+	rd  bytes.Reader
+	ck  *chunker.Chunker
+	buf []byte
+}
+
 // split calls fn for each chunk of content.
-func (c Chunking) split(content []byte, fn func(chunk []byte) error) error {
+func (c Chunking) split(sp *splitter, content []byte, fn func(chunk []byte) error) error {
 	if len(content) < c.Threshold {
 		return fn(content)
 	}
-	ck := chunker.NewWithBoundaries(bytes.NewReader(content), chunkPol, uint(c.Min), uint(c.Max))
+	sp.rd.Reset(content)
+	if sp.ck == nil {
+		sp.ck = chunker.NewWithBoundaries(&sp.rd, chunkPol, uint(c.Min), uint(c.Max))
+	} else {
+		sp.ck.ResetWithBoundaries(&sp.rd, chunkPol, uint(c.Min), uint(c.Max))
+	}
+	ck := sp.ck
 	ck.SetAverageBits(c.AverageBits)
-	buf := make([]byte, c.Max)
+	if len(sp.buf) < c.Max {
+		sp.buf = make([]byte, c.Max)
+	}
+	buf := sp.buf
 	off := 0
 	for {
 		ch, err := ck.Next(buf)

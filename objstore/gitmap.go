@@ -173,10 +173,17 @@ func decodeGitObject(oid GitOID, v []byte) (GitObject, error) {
 // ErrNotFound. The store object it names may have been collected since
 // (see GitLookup).
 func (s *Store) GitObject(oid GitOID) (GitObject, error) {
-	v, err := s.kv.Get(gitObjKey(oid))
+	o, err := s.gitObject(oid)
 	if errors.Is(err, ErrNotFound) {
 		return GitObject{}, fmt.Errorf("%w: git object %v", ErrNotFound, oid)
 	}
+	return o, err
+}
+
+// gitObject is GitObject with the KV's own not-found error, unadorned: a
+// push looks up every id it offers, most of them missing.
+func (s *Store) gitObject(oid GitOID) (GitObject, error) {
+	v, err := s.kv.Get(gitObjKey(oid))
 	if err != nil {
 		return GitObject{}, err
 	}
@@ -187,7 +194,7 @@ func (s *Store) GitObject(oid GitOID) (GitObject, error) {
 // (gc may have collected it after the ref that reached it moved). ok is
 // false when either is missing: the object then has to be stored again.
 func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
-	o, err = s.GitObject(oid)
+	o, err = s.gitObject(oid)
 	if errors.Is(err, ErrNotFound) {
 		return GitObject{}, false, nil
 	}

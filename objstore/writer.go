@@ -60,6 +60,12 @@ type Writer struct {
 	flushing   chan struct{} // closed when the background flush is done
 	bgErr      error         // a background flush's error, read after flushing
 	spare      []pendingObj  // the list the last background flush is done with, read after flushing
+	// Uncached keeps the trees this writer puts out of the store's cache:
+	// for a bulk load (a push of a whole history), whose trees nobody is
+	// about to read, and whose memory would grow by the cache's size.
+	Uncached bool
+
+	splitter splitter // cuts large blobs
 
 	// extra holds non-object operations (stat cache entries) that go into
 	// the commit's batch.
@@ -193,7 +199,7 @@ func (w *Writer) putBlob(content []byte, owned bool) (ID, error) {
 		return id, err
 	}
 	var chunks []ChunkRef
-	err := ch.split(content, func(c []byte) error {
+	err := ch.split(&w.splitter, content, func(c []byte) error {
 		cid := w.s.hash.Sum(KindChunk, c)
 		chunks = append(chunks, ChunkRef{ID: cid, Size: len(c)})
 		return w.put(KindChunk, cid, c)
@@ -302,7 +308,7 @@ func (w *Writer) afterWriteOf(pending []pendingObj, objects, bytes int) {
 	w.s.stats.objectsWritten.Add(int64(objects))
 	w.s.stats.bytesWritten.Add(int64(bytes))
 	for i := range pending {
-		if p := &pending[i]; p.tree != nil {
+		if p := &pending[i]; p.tree != nil && !w.Uncached {
 			w.s.cache.Add(KindTree, p.id, p.tree, treeCost(p.tree, len(p.value)))
 		}
 	}

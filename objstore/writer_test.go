@@ -115,3 +115,73 @@ func TestPutBlobOwned(t *testing.T) {
 		})
 	}
 }
+
+// An Uncached writer's trees stay out of the store's cache; a plain
+// writer's go in once written. Both read back the same.
+func TestWriterUncached(t *testing.T) {
+	s := newStore(t, objstore.NewMemKV())
+	for _, uncached := range []bool{true, false} {
+		w := s.NewWriter()
+		w.Uncached = uncached
+		blob, err := w.PutBlob(fmt.Append(nil, "uncached ", uncached))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree := &objstore.Tree{Entries: []objstore.Entry{{Name: "f", Mode: objstore.ModeFile, ID: blob}}}
+		id, err := w.PutTree(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if _, cached := s.Cache().Get(objstore.KindTree, id); cached == uncached {
+			t.Errorf("Uncached %v: tree cached %v", uncached, cached)
+		}
+		if got, err := s.Tree(id); err != nil || len(got.Entries) != 1 || got.Entries[0].ID != blob {
+			t.Errorf("Uncached %v: tree reads back as %+v, %v", uncached, got, err)
+		}
+	}
+}
+
+// A writer reuses its chunker across large blobs: each blob is cut as a
+// fresh writer would cut it, whatever was cut before.
+func TestWriterChunksAlike(t *testing.T) {
+	big := func(seed int) []byte {
+		var b []byte
+		for i := 0; len(b) < 300<<10; i++ {
+			b = fmt.Appendf(b, "%d line %d of a large file, %x\n", seed, i, i*i*(seed+7))
+		}
+		return b
+	}
+	a, b := big(1), big(2)
+	cut := func(s *objstore.Store, id objstore.ID) []objstore.ChunkRef {
+		t.Helper()
+		_, chunks, err := s.BlobChunks(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return chunks
+	}
+	fresh := newStore(t, objstore.NewMemKV())
+	w := fresh.NewWriter()
+	idB, err := w.PutBlob(b)
+	if err != nil || w.Flush() != nil {
+		t.Fatal(err)
+	}
+	want := cut(fresh, idB)
+	if len(want) < 5 {
+		t.Fatalf("a 300 KiB blob in %d chunks", len(want))
+	}
+	s := newStore(t, objstore.NewMemKV())
+	w = s.NewWriter()
+	if _, err := w.PutBlob(a[:len(a)-12345]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.PutBlob(b); err != nil || w.Flush() != nil {
+		t.Fatal(err)
+	}
+	if got := cut(s, idB); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after another blob, cut into %v; alone, %v", got, want)
+	}
+}

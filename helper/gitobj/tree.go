@@ -86,7 +86,8 @@ func DecodeTree(f Format, data []byte) (*TreeObject, error) {
 		e := TreeEntry{Mode: Mode(mode), Name: string(rest[:nul])}
 		e.OID.n = uint8(size)
 		copy(e.OID.b[:], rest[nul+1:nul+1+size])
-		if string(modeText) != e.Mode.String() {
+		var canon [11]byte // the mode as git writes it, without a string per entry
+		if string(modeText) != string(strconv.AppendUint(canon[:0], mode, 8)) {
 			e.RawMode = string(modeText)
 		}
 		t.Entries = append(t.Entries, e)

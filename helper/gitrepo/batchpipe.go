@@ -151,25 +151,30 @@ func ReadBatchObject(r *bufio.Reader, maxSize int64) (gitobj.Object, error) {
 // parseBatchHeader parses "<oid> <type> <size>\n", or "<oid> missing\n"
 // (ErrNotFound).
 func parseBatchHeader(line []byte) (gitobj.OID, gitobj.Type, int64, error) {
-	f := bytes.Fields(line)
-	if len(f) < 2 || len(f) > 3 {
-		return gitobj.OID{}, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
+	bad := func() error { return fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line)) }
+	idText, rest, ok := bytes.Cut(bytes.TrimSuffix(line, []byte{'\n'}), []byte{' '})
+	if !ok {
+		return gitobj.OID{}, 0, 0, bad()
 	}
-	id, err := gitobj.ParseOID(string(f[0]))
+	id, err := gitobj.ParseOID(string(idText))
 	if err != nil {
-		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
+		return id, 0, 0, bad()
 	}
-	if len(f) == 2 {
-		if string(f[1]) == "missing" {
+	typeText, sizeText, ok := bytes.Cut(rest, []byte{' '})
+	if bytes.IndexByte(sizeText, ' ') >= 0 {
+		return id, 0, 0, bad() // a fourth field
+	}
+	if !ok {
+		if string(rest) == "missing" {
 			return id, 0, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", bytes.TrimSpace(line))
+		return id, 0, 0, bad()
 	}
-	t, err := gitobj.ParseType(string(f[1]))
+	t, err := gitobj.ParseType(string(typeText))
 	if err != nil {
 		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
-	size, err := strconv.ParseInt(string(f[2]), 10, 64)
+	size, err := strconv.ParseInt(string(sizeText), 10, 64)
 	if err != nil || size < 0 {
 		return id, 0, 0, fmt.Errorf("gitrepo: cat-file: bad size in %q", bytes.TrimSpace(line))
 	}

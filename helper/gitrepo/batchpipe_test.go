@@ -101,6 +101,8 @@ func TestReadBatchObjectHostile(t *testing.T) {
 		"not an id":      {"hello blob 6\nhello\n\n", "unexpected reply", 100},
 		"two words":      {id.String() + " blob\n", "unexpected reply", 100},
 		"four words":     {id.String() + " blob 6 7\nhello\n\n", "unexpected reply", 100},
+		"two spaces":     {id.String() + "  blob 6\nhello\n", "unexpected reply", 100},
+		"a tab":          {id.String() + " blob\t6\nhello\n", "unexpected reply", 100},
 		"bad type":       {id.String() + " blub 6\nhello\n", "unknown object type", 100},
 		"bad size":       {id.String() + " blob -6\nhello\n", "bad size", 100},
 		"size not digit": {id.String() + " blob six\nhello\n", "bad size", 100},

@@ -80,6 +80,9 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	w.FlushBytes = 16 << 20
 	// ... written while the next batch is read and converted.
 	w.Background = true
+	// Pushed trees stay out of the store's cache (64 MiB of them after a
+	// whole history, each MiB of which the server first had to fault in).
+	w.Uncached = true
 	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
 	defer c.w.Abort()
 	if err := c.receive(ctx, objects); err != nil {
@@ -225,10 +228,16 @@ type pushConv struct {
 }
 
 // record notes a stored object and queues its mapping entry, which goes
-// out with or after the object (Writer.PutGitObject).
+// out with or after the object (Writer.PutGitObject). Only a tag's git
+// bytes are looked at again (refState); a tree's or a commit's are not
+// kept past their mapping entry's write (a whole history's trees are
+// 10 MB and more).
 func (c *pushConv) record(oid objstore.GitOID, o objstore.GitObject) {
-	c.known[oid] = o
 	c.w.PutGitObject(oid, o)
+	if o.Type != objstore.GitTag {
+		o.Raw = nil
+	}
+	c.known[oid] = o
 }
 
 // batch returns the mapping entries of a commit of refUpdates (updates[idx[k]]

@@ -367,7 +367,9 @@ func get(db *grocksdb.DB, ro *grocksdb.ReadOptions, key []byte) ([]byte, error) 
 	}
 	defer s.Free()
 	if !s.Exists() {
-		return nil, fmt.Errorf("%w: key %q", objstore.ErrNotFound, key)
+		// Bare: a push looks up every id it offers, most of them missing,
+		// and callers say what they looked for.
+		return nil, objstore.ErrNotFound
 	}
 	return bytes.Clone(s.Data()), nil
 }
