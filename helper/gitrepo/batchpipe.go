@@ -40,7 +40,12 @@ func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func())
 	}
 	growPipe(pw)
 	p := &BatchPipe{r: pr, werr: make(chan error, 1)}
-	p.cmd = r.command(ctx, "cat-file", "--batch")
+	// --buffer: git writes whole buffers, not three writes per object
+	// (98k writes for a 32k-object history, 21k with it: 0.2 s of CPU
+	// between git and its reader). Holding output back is harmless: the
+	// ids all go in without waiting on any of it, and git flushes at the
+	// end of its input.
+	p.cmd = r.command(ctx, "cat-file", "--batch", "--buffer")
 	p.cmd.Stdout = pw
 	p.cmd.Stderr = &p.stderr
 	stdin, err := p.cmd.StdinPipe()
