@@ -190,6 +190,44 @@ func (s *Store) gitObject(oid GitOID) (GitObject, error) {
 	return decodeGitObject(oid, v)
 }
 
+// GitObjects is GitObject for many ids at once (one read where the KV is a
+// MultiGetter): found[i] says whether oids[i] is mapped.
+func (s *Store) GitObjects(oids []GitOID) (objs []GitObject, found []bool, err error) {
+	objs, found = make([]GitObject, len(oids)), make([]bool, len(oids))
+	mg, ok := s.kv.(MultiGetter)
+	if !ok || len(oids) < 2 {
+		for i, oid := range oids {
+			objs[i], err = s.gitObject(oid)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			found[i] = true
+		}
+		return objs, found, nil
+	}
+	keys := make([][]byte, len(oids))
+	for i, oid := range oids {
+		keys[i] = gitObjKey(oid)
+	}
+	vals, err := mg.MultiGet(keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		if objs[i], err = decodeGitObject(oids[i], v); err != nil {
+			return nil, nil, err
+		}
+		found[i] = true
+	}
+	return objs, found, nil
+}
+
 // GitLookup is GitObject that also checks the store object is still there
 // (gc may have collected it after the ref that reached it moved). ok is
 // false when either is missing: the object then has to be stored again.

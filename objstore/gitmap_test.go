@@ -279,3 +279,69 @@ func TestPutGitObjectAhead(t *testing.T) {
 		t.Errorf("fsck: %+v, %v", rep, err)
 	}
 }
+
+// multiGetKV is a MemKV that reads many keys in one call, as RocksDB does.
+type multiGetKV struct {
+	*objstore.MemKV
+	calls int
+}
+
+func (m *multiGetKV) MultiGet(keys [][]byte) ([][]byte, error) {
+	m.calls++
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := m.Get(k)
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = append([]byte{}, v...)
+	}
+	return out, nil
+}
+
+// GitObjects reads what GitObject reads, in one call where the KV can,
+// and says which ids are not mapped.
+func TestGitObjects(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		mem := objstore.NewMemKV()
+		var kv objstore.KV = mem
+		mg := &multiGetKV{MemKV: mem}
+		if multi {
+			kv = mg
+		}
+		s := newStore(t, kv)
+		w := s.NewWriter()
+		blob, err := w.PutBlob([]byte("x\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b, missing objstore.GitOID
+		a[0], b[0], missing[0] = 1, 2, 3
+		var g objstore.GitBatch
+		g.PutObject(a, objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+		g.PutObject(b, objstore.GitObject{Type: objstore.GitTag, Raw: []byte("object ...")})
+		if err := w.CommitGit(&g); err != nil {
+			t.Fatal(err)
+		}
+		objs, found, err := s.GitObjects([]objstore.GitOID{b, missing, a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found[0] || found[1] || !found[2] {
+			t.Errorf("multi %v: found %v, want [true false true]", multi, found)
+		}
+		for i, oid := range []objstore.GitOID{b, a} {
+			want, err := s.GitObject(oid)
+			got := objs[2*i]
+			if err != nil || got.Type != want.Type || got.ID != want.ID || string(got.Raw) != string(want.Raw) {
+				t.Errorf("multi %v: GitObjects gave %+v, GitObject %+v, %v", multi, got, want, err)
+			}
+		}
+		if multi && mg.calls != 1 {
+			t.Errorf("%d MultiGet calls, want 1", mg.calls)
+		}
+	}
+}

@@ -78,6 +78,12 @@ type MultiHaser interface {
 	MultiHas(keys [][]byte) ([]bool, error)
 }
 
+// MultiGetter is a KV that reads many keys in one call (a fetch reads the
+// git entries of a tree's entries at once). A missing key's value is nil.
+type MultiGetter interface {
+	MultiGet(keys [][]byte) ([][]byte, error)
+}
+
 // Ingester is a KV that can add a large batch of puts straight to its
 // table files, bypassing the write-ahead log and the memory tables (RocksDB's
 // external file ingestion): a bulk load, such as the objects of a big push,

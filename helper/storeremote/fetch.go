@@ -221,30 +221,66 @@ func (f *fetchWalk) run(wants, haves []gitobj.OID) error {
 			return err
 		}
 	}
-	for _, c := range commits {
-		o, err := f.get(c)
+	// The commits, and then their root trees, are read a batch at a time.
+	for len(commits) > 0 {
+		batch := commits[:min(len(commits), walkBatch)]
+		commits = commits[len(batch):]
+		objs, err := f.getMany(batch)
 		if err != nil {
 			return err
 		}
-		f.seen[c] = true
-		if err := f.send(c, o); err != nil {
-			return err
-		}
-		root, _, err := commitLinks(o.Raw)
-		if err != nil {
-			return err
-		}
-		if !f.seen[root] {
-			ro, err := f.get(root)
-			if err != nil {
+		roots := make([]objstore.GitOID, len(batch))
+		var unsent []objstore.GitOID
+		for i, o := range objs {
+			if roots[i], _, err = commitLinks(o.Raw); err != nil {
 				return err
 			}
-			if err := f.tree(root, ro); err != nil {
+			if !f.seen[roots[i]] {
+				unsent = append(unsent, roots[i])
+			}
+		}
+		rootObjs, err := f.getMany(unsent)
+		if err != nil {
+			return err
+		}
+		rootObj := make(map[objstore.GitOID]objstore.GitObject, len(unsent))
+		for i, root := range unsent {
+			rootObj[root] = rootObjs[i]
+		}
+		for i, c := range batch {
+			f.seen[c] = true
+			if err := f.send(c, objs[i]); err != nil {
 				return err
+			}
+			if !f.seen[roots[i]] {
+				if err := f.tree(roots[i], rootObj[roots[i]]); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// walkBatch is how many commits the walk reads in one call.
+const walkBatch = 256
+
+// getMany is get for many ids, read in one call (Store.GitObjects).
+func (f *fetchWalk) getMany(oids []objstore.GitOID) ([]objstore.GitObject, error) {
+	objs, found, err := f.r.store.GitObjects(oids)
+	if err != nil {
+		return nil, fmt.Errorf("storeremote: %w", err)
+	}
+	for i, oid := range oids {
+		if o, ok := f.r.exp[oid]; ok {
+			objs[i] = o // as get: an exported object's entry is the Remote's
+		} else if !found[i] {
+			if objs[i], err = f.get(oid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return objs, nil
 }
 
 // limit returns the commits reachable from wants and not from haves, and
@@ -263,6 +299,9 @@ func (f *fetchWalk) limit(wants, haves []objstore.GitOID) (commits, edges []objs
 	flags := map[objstore.GitOID]uint8{}
 	var q commitQueue
 	live := 0 // queued commits not (yet) known to be reachable from a have
+	// parents[i] are the parents of commits[i], for the edges once the
+	// walk is done.
+	var parents [][]gitobj.OID
 	add := func(oid objstore.GitOID, have bool) error {
 		fl := flags[oid]
 		switch {
@@ -323,6 +362,7 @@ func (f *fetchWalk) limit(wants, haves []objstore.GitOID) (commits, edges []objs
 		if !have {
 			live--
 			commits = append(commits, oid)
+			parents = append(parents, c.Parents)
 		}
 		for _, p := range c.Parents {
 			if err := add(fromGit(p), have); err != nil {
@@ -331,16 +371,9 @@ func (f *fetchWalk) limit(wants, haves []objstore.GitOID) (commits, edges []objs
 		}
 	}
 	seenEdge := map[objstore.GitOID]bool{}
-	for _, oid := range commits {
-		o, err := f.get(oid)
-		if err != nil {
-			return nil, nil, err
-		}
-		_, parents, err := commitLinks(o.Raw)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, p := range parents {
+	for _, ps := range parents {
+		for _, gp := range ps {
+			p := fromGit(gp)
 			if flags[p]&uninteresting != 0 && !seenEdge[p] {
 				seenEdge[p] = true
 				edges = append(edges, p)
@@ -442,10 +475,44 @@ func (f *fetchWalk) markHave(oid objstore.GitOID) error {
 	})
 }
 
+// entries reads, in one call (Store.GitObjects), the git entries of the
+// entries of a tree that are not sent yet: a clone's walk reads one per
+// object, and a read each took half as long again (objstore.MultiGetter).
+// What it does not find is left to get, which says why.
+func (f *fetchWalk) entries(raw []byte) (map[objstore.GitOID]objstore.GitObject, error) {
+	var oids []objstore.GitOID
+	eachTreeEntry(raw, func(e treeEntry) error { // a malformed tree fails in the walk itself
+		if entryKind(e.mode) != 0 && !f.seen[e.oid] {
+			if _, ok := f.r.exp[e.oid]; !ok {
+				oids = append(oids, e.oid)
+			}
+		}
+		return nil
+	})
+	if len(oids) < 2 {
+		return nil, nil
+	}
+	objs, found, err := f.r.store.GitObjects(oids)
+	if err != nil {
+		return nil, fmt.Errorf("storeremote: %w", err)
+	}
+	read := make(map[objstore.GitOID]objstore.GitObject, len(oids))
+	for i, oid := range oids {
+		if found[i] {
+			read[oid] = objs[i]
+		}
+	}
+	return read, nil
+}
+
 // tree sends a tree and what it reaches that was not sent yet.
 func (f *fetchWalk) tree(oid objstore.GitOID, o objstore.GitObject) error {
 	f.seen[oid] = true
 	if err := f.send(oid, o); err != nil {
+		return err
+	}
+	read, err := f.entries(o.Raw)
+	if err != nil {
 		return err
 	}
 	return eachTreeEntry(o.Raw, func(e treeEntry) error {
@@ -453,9 +520,12 @@ func (f *fetchWalk) tree(oid objstore.GitOID, o objstore.GitObject) error {
 		if k == 0 || f.seen[e.oid] {
 			return nil
 		}
-		c, err := f.get(e.oid)
-		if err != nil {
-			return err
+		c, ok := read[e.oid]
+		if !ok {
+			var err error
+			if c, err = f.get(e.oid); err != nil {
+				return err
+			}
 		}
 		if c.Type != k {
 			return fmt.Errorf("storeremote: tree %v names %v as a %v, the store has a %v", oid, e.oid, k, c.Type)

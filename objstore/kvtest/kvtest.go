@@ -127,6 +127,19 @@ func testGetReturnsCopy(t *testing.T, kv objstore.KV) {
 			t.Errorf("MultiHas = %v, %v, want [true false true]", got, err)
 		}
 	}
+	if mg, ok := kv.(objstore.MultiGetter); ok {
+		put(t, kv, "empty", "")
+		got, err := mg.MultiGet([][]byte{[]byte("k2"), []byte("nope"), []byte("empty"), []byte("k2")})
+		if err != nil || len(got) != 4 || string(got[0]) != "v2" || got[1] != nil || got[2] == nil || len(got[2]) != 0 || string(got[3]) != "v2" {
+			t.Errorf("MultiGet = %q, %v; want v2, nil, an empty value, v2", got, err)
+		}
+		if err == nil && len(got) == 4 {
+			got[0][0] = 'x'
+			if v := get(t, kv, "k2"); v != "v2" {
+				t.Errorf("mutating a MultiGet result changed the store: %q", v)
+			}
+		}
+	}
 }
 
 func testEmptyValue(t *testing.T, kv objstore.KV) {
