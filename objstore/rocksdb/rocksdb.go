@@ -563,19 +563,9 @@ func (k *KV) Ingest(b *objstore.Batch) error {
 
 // MultiHas looks up many keys in one call.
 func (k *KV) MultiHas(keys [][]byte) ([]bool, error) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if err := k.check(); err != nil {
-		return nil, err
-	}
-	vals, err := k.db.MultiGet(k.ro, keys...)
-	if err != nil {
-		return nil, fmt.Errorf("rocksdb: multiget: %w", err)
-	}
-	defer vals.Destroy()
 	out := make([]bool, len(keys))
-	for i, v := range vals {
-		out[i] = v.Exists()
+	if err := k.multiGet(keys, func(i int, v *grocksdb.Slice) { out[i] = v.Exists() }); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -584,23 +574,35 @@ func (k *KV) MultiHas(keys [][]byte) ([]bool, error) {
 // as many Gets, measured on a pushed history's git entries in batches of
 // 30. A missing key's value is nil, a present one's never is.
 func (k *KV) MultiGet(keys [][]byte) ([][]byte, error) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if err := k.check(); err != nil {
-		return nil, err
-	}
-	vals, err := k.db.MultiGet(k.ro, keys...)
-	if err != nil {
-		return nil, fmt.Errorf("rocksdb: multiget: %w", err)
-	}
-	defer vals.Destroy()
 	out := make([][]byte, len(keys))
-	for i, v := range vals {
+	err := k.multiGet(keys, func(i int, v *grocksdb.Slice) {
 		if v.Exists() {
 			out[i] = append(make([]byte, 0, len(v.Data())), v.Data()...)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// multiGet reads keys in one call and hands fn each one's slice, which is
+// freed when multiGet returns.
+func (k *KV) multiGet(keys [][]byte, fn func(i int, v *grocksdb.Slice)) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if err := k.check(); err != nil {
+		return err
+	}
+	vals, err := k.db.MultiGet(k.ro, keys...)
+	if err != nil {
+		return fmt.Errorf("rocksdb: multiget: %w", err)
+	}
+	defer vals.Destroy()
+	for i, v := range vals {
+		fn(i, v)
+	}
+	return nil
 }
 
 // Snapshot pins the current state of the database for reads.
