@@ -46,7 +46,8 @@ test: vet build
 
 # Coverage over the whole module (the release criterion is > 85%).
 cover: deps build
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(GO) test -timeout 45m -coverpkg=./... -coverprofile=cover.out ./... >/dev/null
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(GO) test -timeout 45m -coverpkg=./... -coverprofile=cover.out ./... >cover.log 2>&1 || \
+		{ grep -v -e '^ok' -e 'coverage: ' cover.log; exit 1; }
 	@$(GO) tool cover -func=cover.out | tail -1
 
 demo: build
@@ -98,4 +99,4 @@ licences: deps-check
 vulncheck: security-audit
 
 clean:
-	rm -rf $(BIN) cover.out
+	rm -rf $(BIN) cover.out cover.log

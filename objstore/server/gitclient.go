@@ -117,9 +117,11 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	}
 	c.e.flag(opts.Atomic)
 	c.e.flag(opts.DryRun)
-	if err := writeFrame(c.w, frameQuery, c.e.b); err == nil {
+	err := writeFrame(c.w, frameQuery, c.e.b)
+	if err == nil {
 		err = c.w.Flush() // the server reads the refs while git lists
-	} else {
+	}
+	if err != nil {
 		return nil, c.broke(err)
 	}
 	// The ids go out as git lists them: the server looks each up as it
@@ -135,7 +137,6 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	if out.broken {
 		return nil, c.broke(out.err)
 	}
-	var err error
 	if localErr != nil {
 		err = out.abort(localErr) // the server answers with an error
 	} else {
