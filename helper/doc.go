@@ -21,7 +21,10 @@
 //     the remote lacks are listed with git rev-list and read with git
 //     cat-file while the listing runs (PushObjectStreamer), verified (ids
 //     with a collision-detecting hash, git fsck --strict rules) and handed
-//     to the Remote, which moves all refs in one compare-and-swap step.
+//     to the Remote, which moves all refs in one compare-and-swap step. A
+//     served store gets the ids as git lists them (PushObjectLister) and,
+//     on this machine, a pipe that cat-file writes into (PushObjectPiper);
+//     it verifies the objects itself.
 //     Several full ref names are resolved with one git for-each-ref. Answers
 //     are "ok <dst>" or "error <dst> <why>" in git's own words
 //     (Rejection), then a blank line.
