@@ -475,32 +475,24 @@ func (f *fetchWalk) markHave(oid objstore.GitOID) error {
 	})
 }
 
-// entries reads, in one call (Store.GitObjects), the git entries of the
-// entries of a tree that are not sent yet: a clone's walk reads one per
-// object, and a read each took half as long again (objstore.MultiGetter).
-// What it does not find is left to get, which says why.
+// entries reads, in one call (getMany), the git entries of the entries of
+// a tree that are not sent yet: a clone's walk reads one per object, and a
+// read each took half as long again (objstore.MultiGetter).
 func (f *fetchWalk) entries(raw []byte) (map[objstore.GitOID]objstore.GitObject, error) {
 	var oids []objstore.GitOID
 	eachTreeEntry(raw, func(e treeEntry) error { // a malformed tree fails in the walk itself
 		if entryKind(e.mode) != 0 && !f.seen[e.oid] {
-			if _, ok := f.r.exp[e.oid]; !ok {
-				oids = append(oids, e.oid)
-			}
+			oids = append(oids, e.oid)
 		}
 		return nil
 	})
-	if len(oids) < 2 {
-		return nil, nil
-	}
-	objs, found, err := f.r.store.GitObjects(oids)
+	objs, err := f.getMany(oids)
 	if err != nil {
-		return nil, fmt.Errorf("storeremote: %w", err)
+		return nil, err
 	}
 	read := make(map[objstore.GitOID]objstore.GitObject, len(oids))
 	for i, oid := range oids {
-		if found[i] {
-			read[oid] = objs[i]
-		}
+		read[oid] = objs[i]
 	}
 	return read, nil
 }
@@ -520,13 +512,7 @@ func (f *fetchWalk) tree(oid objstore.GitOID, o objstore.GitObject) error {
 		if k == 0 || f.seen[e.oid] {
 			return nil
 		}
-		c, ok := read[e.oid]
-		if !ok {
-			var err error
-			if c, err = f.get(e.oid); err != nil {
-				return err
-			}
-		}
+		c := read[e.oid] // unseen now, so unseen when entries read it
 		if c.Type != k {
 			return fmt.Errorf("storeremote: tree %v names %v as a %v, the store has a %v", oid, e.oid, k, c.Type)
 		}
