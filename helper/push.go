@@ -462,9 +462,20 @@ func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, 
 	return o.checkLate(ctx, cat)
 }
 
+// Listed implements PushObjectPiper.
+func (o *localObjects) Listed(ctx context.Context) (int, bool, error) {
+	if err := o.quickList(ctx); err != nil {
+		return 0, false, err
+	}
+	if len(o.tips) == 0 {
+		return 0, true, nil // nothing to list: a deletion
+	}
+	return len(o.ids), o.listed, nil
+}
+
 // Pipe implements PushObjectPiper, for a remote that checks every object
 // itself only.
-func (o *localObjects) Pipe(ctx context.Context, ids []gitobj.OID) (*os.File, func(bool) error, error) {
+func (o *localObjects) Pipe(ctx context.Context, ids <-chan gitobj.OID) (*os.File, func(bool) error, error) {
 	if !o.unchecked {
 		return nil, nil, errors.New("helper: push: objects are piped only to a remote that checks them")
 	}

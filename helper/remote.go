@@ -138,11 +138,17 @@ type PushObjectStreamer interface {
 // the way (the pipe goes to a CheckingRemote, which checks every one).
 // An optional ability: a Remote falls back to Read.
 type PushObjectPiper interface {
-	// Pipe starts writing ids, in any order, into a new pipe. The caller takes
-	// the pipe and calls wait once the reader is done with it (stop: the
+	// Listed lists the objects now if that is cheap (a few commits on top
+	// of the remote's refs) and says how many there are; ok false: the
+	// listing is long, and comes only as List or IDs runs.
+	Listed(ctx context.Context) (n int, ok bool, err error)
+	// Pipe starts writing the objects whose ids come on ids, in that
+	// order, into a new pipe, until ids is closed: a remote can ask for
+	// objects while they are still being listed. The caller takes the
+	// pipe and calls wait once the reader is done with it (stop: the
 	// reader stopped early, or is gone), which returns what went wrong
 	// on this side, if anything did.
-	Pipe(ctx context.Context, ids []gitobj.OID) (pipe *os.File, wait func(stop bool) error, err error)
+	Pipe(ctx context.Context, ids <-chan gitobj.OID) (pipe *os.File, wait func(stop bool) error, err error)
 }
 
 // Rejection is a push rejection in git's own words. git maps these exact

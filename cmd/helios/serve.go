@@ -72,6 +72,10 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// hugeHeapBytes is the heap the server reserves in huge pages: more than a
+// 32k-object push's peak (about 120 MB); address space, not memory.
+const hugeHeapBytes = 256 << 20
+
 func runServe(o serveOptions, stdout, stderr io.Writer) error {
 	switch {
 	case o.status:
@@ -116,6 +120,13 @@ func runServe(o serveOptions, stdout, stderr io.Writer) error {
 			return fmt.Errorf("a server already runs for %s (pid %d) and does not stop: %w", o.store, pid, err)
 		}
 		fmt.Fprintf(stderr, "helios serve: replacing the server pid %d\n", pid)
+	}
+	// The heap a push or a clone grows into comes in huge pages: a page
+	// fault is the dearest thing a big push does on a virtual machine
+	// (server.ReserveHugeHeap). HELIOS_SERVE_HUGEPAGES=0 leaves the heap
+	// to the kernel's defaults.
+	if os.Getenv("HELIOS_SERVE_HUGEPAGES") != "0" {
+		server.ReserveHugeHeap(hugeHeapBytes)
 	}
 	// A server that is shutting down still holds the lock for a moment.
 	lock, err := server.LockServer(o.store, 10*time.Second)

@@ -16,7 +16,7 @@ import (
 	"github.com/helios-vcs/helios/helper/gitobj"
 )
 
-// BatchPipe is a `git cat-file --batch` process that writes the objects of
+// BatchPipe is a `git cat-file --batch-command` process that writes the objects of
 // a list into a pipe for someone else to read. A push to helios serve on
 // this machine hands the pipe's read end to the server over its Unix
 // socket: the objects then go from git straight into the store's process,
@@ -30,10 +30,12 @@ type BatchPipe struct {
 }
 
 // BatchPipe starts git cat-file --batch with its output into a new pipe,
-// and a goroutine that writes ids to its input, calling progress after
-// each id handed to git (git is then at most a pipe's worth of ids
-// behind). The caller takes the read end (R) and must call Wait.
-func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func()) (*BatchPipe, error) {
+// and a goroutine that hands git the ids that come on ids until it is
+// closed, calling progress after each (git is then at most a pipe's worth
+// of ids behind). The ids may come while git already writes: a push asks
+// for objects while git rev-list still lists them. The caller takes the
+// read end (R) and must call Wait, and close ids (or cancel ctx).
+func (r *Repo) BatchPipe(ctx context.Context, ids <-chan gitobj.OID, progress func()) (*BatchPipe, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: cat-file pipe: %w", err)
@@ -42,10 +44,11 @@ func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func())
 	p := &BatchPipe{r: pr, werr: make(chan error, 1)}
 	// --buffer: git writes whole buffers, not three writes per object
 	// (98k writes for a 32k-object history, 21k with it: 0.2 s of CPU
-	// between git and its reader). Holding output back is harmless: the
-	// ids all go in without waiting on any of it, and git flushes at the
-	// end of its input.
-	p.cmd = r.command(ctx, "cat-file", "--batch", "--buffer")
+	// between git and its reader). git then holds its output until its
+	// buffer fills, so whenever no more ids are ready feed asks it to
+	// write what it holds (--batch-command's flush): the reader never
+	// waits for an object git has already read.
+	p.cmd = r.command(ctx, "cat-file", "--batch-command", "--buffer")
 	p.cmd.Stdout = pw
 	p.cmd.Stderr = &p.stderr
 	stdin, err := p.cmd.StdinPipe()
@@ -58,25 +61,56 @@ func (r *Repo) BatchPipe(ctx context.Context, ids []gitobj.OID, progress func())
 		return nil, fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
 	go func() {
-		// Small writes: progress then follows git closely.
-		w := bufio.NewWriterSize(stdin, 4<<10)
-		var err error
-		for _, id := range ids {
-			w.WriteString(id.String())
-			if err = w.WriteByte('\n'); err != nil {
-				break
-			}
-			if progress != nil {
-				progress()
-			}
-		}
-		if err == nil {
-			err = w.Flush()
-		}
+		err := feed(ctx, stdin, ids, progress)
 		stdin.Close()
 		p.werr <- err
 	}()
 	return p, nil
+}
+
+// feed writes the ids that come on ids to git's input ("contents <id>"),
+// until ids is closed; whenever no id is ready, it asks git to flush what
+// it holds and hands over its own buffer. After an error (git gone) it
+// goes on taking ids, so that their sender never blocks, and returns the
+// error at the end.
+func feed(ctx context.Context, stdin io.Writer, ids <-chan gitobj.OID, progress func()) error {
+	// Small writes: progress then follows git closely.
+	w := bufio.NewWriterSize(stdin, 4<<10)
+	var err error
+	held := false // ids written since git last flushed
+	for {
+		var id gitobj.OID
+		var ok bool
+		select {
+		case id, ok = <-ids:
+		default:
+			if held && err == nil {
+				w.WriteString("flush\n")
+				err = w.Flush()
+				held = false
+			}
+			select {
+			case id, ok = <-ids:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !ok {
+			if err == nil {
+				err = w.Flush()
+			}
+			return err
+		}
+		if err != nil {
+			continue
+		}
+		w.WriteString("contents ")
+		w.WriteString(id.String())
+		if err = w.WriteByte('\n'); err == nil && progress != nil {
+			progress()
+		}
+		held = true
+	}
 }
 
 // R is the read end of the pipe: records as ReadBatchObject reads them.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -33,7 +34,7 @@ func TestBatchPipe(t *testing.T) {
 	missing := gitobj.MustParseOID(strings.Repeat("1", 40))
 	ask := append(append([]gitobj.OID{}, ids...), missing)
 	n := 0
-	p, err := r.BatchPipe(ctx, ask, func() { n++ })
+	p, err := r.BatchPipe(ctx, idChan(ask), func() { n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +77,81 @@ func TestBatchPipe(t *testing.T) {
 	}
 
 	// A reader that stops early: git is stopped, which is not an error.
-	p, err = r.BatchPipe(ctx, ids, nil)
+	p, err = r.BatchPipe(ctx, idChan(ids), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.R().Close()
 	if err := p.Wait(true); err != nil {
 		t.Errorf("stopped early: %v", err)
+	}
+}
+
+// idChan is a closed channel of ids.
+func idChan(ids []gitobj.OID) <-chan gitobj.OID {
+	c := make(chan gitobj.OID, len(ids))
+	for _, id := range ids {
+		c <- id
+	}
+	close(c)
+	return c
+}
+
+// TestBatchPipeStreamed: ids that come one at a time, each only after
+// the object before it was read, all come back (what git holds is handed
+// over whenever no id is ready); a reader that goes away stops git, and
+// the ids sent after that are still taken.
+func TestBatchPipeStreamed(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t, "sha1")
+	for i := range 5 {
+		os.WriteFile(filepath.Join(dir, "f"), []byte(strings.Repeat("x", i+1)), 0o644)
+		gitIn(t, dir, "add", "f")
+		gitIn(t, dir, "commit", "-q", "-m", "c")
+	}
+	head, _ := r.ResolveRev(ctx, "HEAD")
+	var ids []gitobj.OID
+	if err := r.ListObjects(ctx, []gitobj.OID{head}, nil, func(id gitobj.OID) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan gitobj.OID)
+	p, err := r.BatchPipe(ctx, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(p.R())
+	for _, id := range ids {
+		in <- id
+		got, err := ReadBatchObject(br, 1<<20)
+		if err != nil || got.OID != id {
+			t.Fatalf("asked for %s, read %s, %v", id, got.OID, err)
+		}
+	}
+	close(in)
+	if _, err := ReadBatchObject(br, 1<<20); err != io.EOF {
+		t.Errorf("after the last id: %v, want io.EOF", err)
+	}
+	p.R().Close()
+	if err := p.Wait(false); err != nil {
+		t.Errorf("wait: %v", err)
+	}
+
+	in = make(chan gitobj.OID)
+	if p, err = r.BatchPipe(ctx, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.R().Close()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for range 20000 { // far more than the pipes hold
+			in <- ids[0]
+		}
+		close(in)
+	}()
+	<-sent
+	if err := p.Wait(false); err != nil {
+		t.Errorf("a reader that went away: %v", err)
 	}
 }
 
@@ -124,5 +193,28 @@ func TestReadBatchObjectHostile(t *testing.T) {
 	o, err := ReadBatchObject(bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(ok)), 64), 100)
 	if err != nil || string(o.Data) != "hello\n" {
 		t.Fatalf("one byte at a time: %v %q", err, o.Data)
+	}
+}
+
+// TestHugeMalloc: git runs with glibc's malloc asking for huge pages,
+// added to the tunables the user set, unless they chose otherwise.
+func TestHugeMalloc(t *testing.T) {
+	cases := map[string]struct{ env, want []string }{
+		"none":   {[]string{"A=1"}, []string{"A=1", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}},
+		"others": {[]string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2"}, []string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}},
+		"empty":  {[]string{"GLIBC_TUNABLES="}, []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}},
+		"chosen": {[]string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}},
+	}
+	for name, c := range cases {
+		if got := hugeMalloc(c.env); strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s: got %q, want %q", name, got, c.want)
+		}
+	}
+	// And the git processes get it.
+	_, r := newRepo(t, "sha1")
+	t.Setenv("GLIBC_TUNABLES", "")
+	cmd := r.command(context.Background(), "version")
+	if !slices.Contains(cmd.Env, "GLIBC_TUNABLES=glibc.malloc.hugetlb=1") {
+		t.Errorf("git's environment lacks the tunable: %q", cmd.Env)
 	}
 }

@@ -147,8 +147,34 @@ func (r *Repo) Format() gitobj.Format { return r.format }
 // command builds a git command bound to this repository.
 func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = append(os.Environ(), "GIT_DIR="+r.gitDir)
+	cmd.Env = append(hugeMalloc(os.Environ()), "GIT_DIR="+r.gitDir)
 	return cmd
+}
+
+// hugeMallocTunable has glibc's malloc ask for transparent huge pages for
+// the memory it maps. A page fault costs 15–18 µs on the virtual machines
+// we measure on; git cat-file reading a 32k-object history took 7,000 of
+// them with 4 KiB pages and 1,400 with huge ones, and ran 0.48 s → 0.42 s
+// (rev-list --objects: 0.14 s → 0.08 s). glibc before 2.35 ignores it.
+const hugeMallocTunable = "glibc.malloc.hugetlb=1"
+
+// hugeMalloc adds hugeMallocTunable to an environment's GLIBC_TUNABLES,
+// unless it already says what malloc is to do about huge pages.
+func hugeMalloc(env []string) []string {
+	for i, kv := range env {
+		v, ok := strings.CutPrefix(kv, "GLIBC_TUNABLES=")
+		if !ok {
+			continue
+		}
+		if !strings.Contains(v, "glibc.malloc.hugetlb=") {
+			if v != "" {
+				v += ":"
+			}
+			env[i] = "GLIBC_TUNABLES=" + v + hugeMallocTunable
+		}
+		return env
+	}
+	return append(env, "GLIBC_TUNABLES="+hugeMallocTunable)
 }
 
 // git runs a git command and returns its stdout; stderr goes into the error.

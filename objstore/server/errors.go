@@ -90,3 +90,7 @@ func decodeError(d *dec) error {
 	}
 	return re
 }
+
+// ErrNoHugePages says the system gives no transparent huge pages
+// (ReserveHugeHeap).
+var ErrNoHugePages = errors.New("server: no transparent huge pages on this system")

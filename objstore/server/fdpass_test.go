@@ -28,9 +28,16 @@ type pipedObjects struct {
 	waited []bool
 }
 
-func (p *pipedObjects) Pipe(ctx context.Context, ids []gitobj.OID) (*os.File, func(bool) error, error) {
-	p.asked = append(p.asked, ids...)
+func (p *pipedObjects) Listed(context.Context) (int, bool, error) { return len(p.ids), true, nil }
+
+// Pipe writes each record as its id comes, or, with write set, calls
+// write with all of them once the server asked for the last.
+func (p *pipedObjects) Pipe(ctx context.Context, ids <-chan gitobj.OID) (*os.File, func(bool) error, error) {
 	if p.file != nil {
+		go func() {
+			for range ids {
+			}
+		}()
 		return p.file, func(stop bool) error { p.waited = append(p.waited, stop); return nil }, nil
 	}
 	r, w, err := os.Pipe()
@@ -41,12 +48,16 @@ func (p *pipedObjects) Pipe(ctx context.Context, ids []gitobj.OID) (*os.File, fu
 	go func() {
 		defer close(done)
 		defer w.Close()
-		if p.write != nil {
-			p.write(w, ids)
-			return
+		var asked []gitobj.OID
+		for id := range ids {
+			asked = append(asked, id)
+			if p.write == nil {
+				writeRecord(w, p.objs[id])
+			}
 		}
-		for _, id := range ids {
-			writeRecord(w, p.objs[id])
+		p.asked = append(p.asked, asked...)
+		if p.write != nil {
+			p.write(w, asked)
 		}
 	}()
 	return r, func(stop bool) error {
@@ -194,39 +205,52 @@ func TestGitPushPipedHostile(t *testing.T) {
 	}
 }
 
-// TestGitPushPipeBroken: a 'p' frame whose byte carries no descriptor,
-// or two, or a 'p' inside a stream of objects, is a protocol error.
+// TestGitPushPipeBroken: a piped push whose 'p' frame's byte carries no
+// descriptor, or two, or that sends ids instead of its pipe, and a 'p'
+// inside a stream of ids, are protocol errors.
 func TestGitPushPipeBroken(t *testing.T) {
 	f := newFixture(t, Options{})
 	r1, w1, _ := os.Pipe()
 	r2, w2, _ := os.Pipe()
 	defer func() { r1.Close(); w1.Close(); r2.Close(); w2.Close() }()
+	var objs memObjects
+	tip := objs.history(t, "x\n", "x", gitobj.OID{})
+	ids := func(c *Client) {
+		out := &frameStream{w: c.w}
+		for _, id := range objs.ids {
+			out.oid(id)
+		}
+		out.end()
+	}
 	cases := map[string]struct {
-		send func(c *Client) error
-		want string
+		piped bool
+		send  func(c *Client) error
+		want  string
 	}{
-		"no descriptor": {func(c *Client) error {
+		"no descriptor": {true, func(c *Client) error {
 			writeFrame(c.w, framePipe, nil)
 			c.w.WriteByte(0) // no SCM_RIGHTS with it
 			return c.w.Flush()
 		}, "none came with it"},
-		"two descriptors": {func(c *Client) error {
+		"two descriptors": {true, func(c *Client) error {
 			writeFrame(c.w, framePipe, nil)
 			c.w.Flush()
 			_, _, err := c.c.(*net.UnixConn).WriteMsgUnix([]byte{0}, unix.UnixRights(int(r1.Fd()), int(r2.Fd())), nil)
 			return err
 		}, "more than one descriptor"},
-		"pipe inside a stream": {func(c *Client) error {
-			writeFrame(c.w, frameData, []byte{byte(gitobj.Blob)})
+		"ids instead of the pipe": {true, func(c *Client) error {
+			ids(c)
+			return c.w.Flush()
+		}, "without its pipe"},
+		"pipe inside a stream": {false, func(c *Client) error {
+			writeFrame(c.w, frameData, []byte{byte(len(tip.Bytes()))})
 			writeFrame(c.w, framePipe, nil)
 			return c.w.Flush()
-		}, "a pipe where none may come"},
+		}, "frame kind 'p' in a stream"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			c := f.client(t)
-			var objs memObjects
-			tip := objs.history(t, "x\n", "x", gitobj.OID{})
 			c.e.b = append(c.e.b[:0], opGitPush)
 			c.e.u(1)
 			c.e.str("refs/heads/main")
@@ -235,21 +259,9 @@ func TestGitPushPipeBroken(t *testing.T) {
 			for range 4 { // force, lease, atomic, dry-run
 				c.e.flag(false)
 			}
+			c.e.flag(tc.piped)
 			if err := writeFrame(c.w, frameQuery, c.e.b); err != nil {
 				t.Fatal(err)
-			}
-			out := &frameStream{w: c.w}
-			for _, id := range objs.ids {
-				out.oid(id)
-			}
-			if err := out.end(); err != nil {
-				t.Fatal(err)
-			}
-			for kind := byte(0); kind != frameEnd; {
-				var err error
-				if kind, _, err = readFrame(c.r, nil); err != nil || kind != frameData && kind != frameEnd {
-					t.Fatalf("server answered %q, %v; want the ids it lacks", kind, err)
-				}
 			}
 			if err := tc.send(c); err != nil {
 				t.Fatal(err)

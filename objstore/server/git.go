@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -348,18 +349,36 @@ func (s *Server) gitPush(ctx context.Context, sc *serverConn, r *bufio.Reader, w
 		updates = append(updates, helper.RefUpdate{Name: d.str(), Old: d.oid(), New: d.oid(), Force: d.flag(), Lease: d.flag()})
 	}
 	opts := helper.PushOptions{Atomic: d.flag(), DryRun: d.flag()}
+	piped := d.flag()
 	if err := d.done(); err != nil {
 		return err
+	}
+	objs := &streamedObjects{r: r, w: w, fds: sc.fds, piped: &s.pipedPushes}
+	if piped {
+		// The pipe git cat-file writes into comes first ('p' and the
+		// byte that carries it), then the ids.
+		var err error
+		if objs.pipe, err = takePushPipe(r, sc.fds); err != nil {
+			return err
+		}
+		defer objs.pipe.Close()
+		// The asks end with 'z' before the answer, even when the push
+		// was refused before it asked for anything.
+		defer func() {
+			if !objs.asked {
+				(&frameStream{w: w}).end()
+			}
+		}()
 	}
 	// The ids follow, as the client's git lists them: the remote reads
 	// them as they come (streamedObjects.Stream). Whatever it leaves
 	// unread (a dry run, a push rejected up front) is read before the
 	// answer, which keeps the connection in step.
 	in := &frameSource{r: r}
+	objs.in, objs.idr = in, bufio.NewReader(in)
 	if err := s.authorize(sc, opGitPush, ""); err != nil {
 		return in.fail(err)
 	}
-	objs := &streamedObjects{in: in, idr: bufio.NewReader(in), r: r, w: w, fds: sc.fds, piped: &s.pipedPushes}
 	results, err := s.gitRemote(sc).Push(ctx, updates, opts, objs)
 	if err := in.fail(err); err != nil {
 		return err
@@ -459,15 +478,40 @@ func (s *Server) clonePackOfAllRefs(ctx context.Context) error {
 	return err
 }
 
-// streamedObjects is helper.PushObjects on the server: Read asks the client
+// takePushPipe reads the 'p' frame and the byte that carries a push's
+// pipe, which must come first when the push says it is piped.
+func takePushPipe(r *bufio.Reader, fds *fdConn) (*os.File, error) {
+	kind, _, err := readFrame(r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBroken, err)
+	}
+	if kind != framePipe {
+		return nil, fmt.Errorf("%w: a piped push without its pipe (frame %q)", ErrProtocol, kind)
+	}
+	if _, err := r.ReadByte(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBroken, err)
+	}
+	if fds == nil {
+		return nil, fmt.Errorf("%w: a pipe on a connection that cannot pass one", ErrProtocol)
+	}
+	return fds.takePipe()
+}
+
+// streamedObjects is helper.PushObjects on the server: it asks the client
 // for the objects the store lacks and checks each one as git fsck --strict
-// does (the client's own checks are not trusted), before the store sees it.
+// does (the client's own checks are not trusted), before the store sees
+// it. The objects come as records on the connection after the server
+// asked for all it lacks, or, from a client on this machine, through a
+// pipe that git cat-file writes into while the ids are still coming
+// (streamPiped).
 type streamedObjects struct {
 	in    *frameSource  // the ids' stream
 	idr   *bufio.Reader // reads in
 	r     *bufio.Reader
 	w     *bufio.Writer
 	fds   *fdConn       // nil: the connection cannot pass a pipe
+	pipe  *os.File      // the client's pipe, nil: the objects come on the connection
+	asked bool          // streamPiped ended its asks
 	piped *atomic.Int64 // counts the pushes that passed one
 	check helper.ObjectChecker
 }
@@ -485,8 +529,14 @@ func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) {
 }
 
 // Stream calls want with each id as it arrives, while the client's git
-// still lists, then asks for those it accepted (Read).
+// still lists. A piped push asks for each one want accepts at once
+// (streamPiped); otherwise the server asks for all of them once the list
+// is done (Read).
 func (o *streamedObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	if o.pipe != nil {
+		idle := func() bool { return o.idr.Buffered() == 0 && len(o.in.cur) == 0 }
+		return o.streamPiped(o.eachID, idle, want, fn)
+	}
 	var need []gitobj.OID
 	err := o.eachID(func(id gitobj.OID) error {
 		ok, err := want(id)
@@ -518,7 +568,20 @@ func (o *streamedObjects) eachID(fn func(gitobj.OID) error) error {
 	}
 }
 
+// Read asks the client for ids and reads them: all ids first, then the
+// records, in any order, each asked for and sent once.
 func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitobj.Object) error) error {
+	if o.pipe != nil {
+		each := func(fn func(gitobj.OID) error) error {
+			for _, id := range ids {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return o.streamPiped(each, nil, func(gitobj.OID) (bool, error) { return true, nil }, fn)
+	}
 	out := &frameStream{w: o.w}
 	for _, id := range ids {
 		out.oid(id)
@@ -526,14 +589,163 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 	if err := out.end(); err != nil {
 		return fmt.Errorf("%w: %w", errBroken, err)
 	}
-	in := &frameSource{r: o.r, pipeOK: o.fds != nil}
+	in := &frameSource{r: o.r}
 	br := bufio.NewReaderSize(in, 64<<10)
-	br.Peek(1)
-	next, stop, err := o.source(in, br, ids)
-	if err != nil {
-		return err
+	want := make(map[gitobj.OID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
 	}
-	defer stop()
+	next := func() (gitobj.Object, error) {
+		obj, err := readObject(br)
+		switch {
+		case errors.Is(err, io.EOF) && len(want) > 0:
+			return obj, fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
+		case err != nil:
+			return obj, err
+		case !want[obj.OID]:
+			return obj, fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID)
+		}
+		delete(want, obj.OID)
+		return obj, nil
+	}
+	if err := o.consume(next, fn); err != nil {
+		return in.fail(err)
+	}
+	return nil
+}
+
+// errReaderStopped ends the listing of a piped push whose reader failed.
+var errReaderStopped = errors.New("server: push: the reading stopped")
+
+// streamPiped asks for the objects of a piped push while they are still
+// listed: list calls its function with each id, want decides, and each id
+// it accepts goes out to the client at once (in frames sent whenever
+// idle says no more ids are at hand), whose git cat-file writes the
+// object into the pipe. A second goroutine reads the pipe and checks that
+// every object is the next one asked for. The ask ends with 'z' whatever
+// happens, so that the client knows no more come; the first error ends
+// both sides (the pipe closed: git stops).
+func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, idle func() bool, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+	o.piped.Add(1)
+	q := &idQueue{wake: make(chan struct{}, 1)}
+	pr := bufio.NewReaderSize(&pipeReader{f: o.pipe, c: o.fds.c}, 256<<10)
+	stopped := make(chan struct{}) // the reader failed
+	read := make(chan error, 1)
+	go func() {
+		err := o.consume(func() (gitobj.Object, error) {
+			id, ok := q.next()
+			if !ok {
+				return gitobj.Object{}, io.EOF // all came: git's exit is not waited for
+			}
+			obj, err := gitrepo.ReadBatchObject(pr, maxGitObject)
+			switch {
+			case errors.Is(err, errClientGone):
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("server: push: the client did not send %s, which was asked for, or any object after it", id)
+			case err != nil:
+				err = fmt.Errorf("server: push: from the client's git: %w", err)
+			case obj.OID != id:
+				err = fmt.Errorf("%w: object %s was not asked for, or sent twice (the next asked for is %s)", ErrProtocol, obj.OID, id)
+			}
+			return obj, err
+		}, fn)
+		if err != nil {
+			close(stopped)
+			o.pipe.Close() // git stops
+		}
+		read <- err
+	}()
+	out := &frameStream{w: o.w}
+	lerr := list(func(id gitobj.OID) error {
+		select {
+		case <-stopped:
+			return errReaderStopped
+		default:
+		}
+		ok, err := want(id)
+		if err != nil || !ok {
+			return err
+		}
+		q.push(id)
+		out.oid(id)
+		if idle != nil && idle() {
+			out.send()
+		}
+		return out.err
+	})
+	q.close()
+	if lerr != nil {
+		o.pipe.Close() // the objects asked for will not be read
+	}
+	eerr := out.end()
+	o.asked = true
+	rerr := <-read
+	switch {
+	case eerr != nil:
+		return fmt.Errorf("%w: %w", errBroken, eerr)
+	case lerr != nil && (rerr == nil || !errors.Is(lerr, errReaderStopped)):
+		return lerr
+	}
+	return rerr
+}
+
+// idQueue hands the ids a piped push asked for, in order, from the
+// listing's goroutine to the pipe's reader. It does not block the lister:
+// the reader may be behind by what git holds back in its buffer.
+type idQueue struct {
+	mu     sync.Mutex
+	ids    []gitobj.OID
+	head   int
+	closed bool
+	wake   chan struct{} // capacity 1
+}
+
+func (q *idQueue) push(id gitobj.OID) {
+	q.mu.Lock()
+	q.ids = append(q.ids, id)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *idQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *idQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for the next id; false: the queue is closed and empty.
+func (q *idQueue) next() (gitobj.OID, bool) {
+	for {
+		q.mu.Lock()
+		if q.head < len(q.ids) {
+			id := q.ids[q.head]
+			q.head++
+			if q.head == len(q.ids) {
+				q.ids, q.head = q.ids[:0], 0
+			}
+			q.mu.Unlock()
+			return id, true
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return gitobj.OID{}, false
+		}
+		<-q.wake
+	}
+}
+
+// consume checks each object next returns (up to io.EOF) and passes it to
+// fn, then runs the checks that need a later tree.
+func (o *streamedObjects) consume(next func() (gitobj.Object, error), fn func(gitobj.Object) error) error {
 	kept := map[gitobj.OID][]byte{} // small blobs, for a late .gitmodules
 	keptBytes := 0
 	unkept := map[gitobj.OID]bool{} // blobs that could fail the late checks, too big to keep
@@ -544,11 +756,11 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 			break
 		}
 		if err != nil {
-			return in.fail(err)
+			return err
 		}
 		again, err := o.check.Check(obj)
 		if err != nil {
-			return in.fail(err)
+			return err
 		}
 		recheck = append(recheck, again...)
 		// A blob may be named .gitmodules or .gitattributes by a tree
@@ -564,7 +776,7 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 			}
 		}
 		if err := fn(obj); err != nil {
-			return in.fail(err)
+			return err
 		}
 	}
 	for _, id := range recheck {
@@ -580,61 +792,6 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 		}
 	}
 	return nil
-}
-
-// source returns the reader of the objects the client sends for ids: the
-// records of its stream, or, when the client handed over a pipe ('p'), the
-// records git cat-file --batch writes into it. Either way each must be
-// asked for and come once, in any order, and all of them by the end. stop
-// releases the pipe.
-func (o *streamedObjects) source(in *frameSource, br *bufio.Reader, ids []gitobj.OID) (next func() (gitobj.Object, error), stop func(), err error) {
-	read := func() (gitobj.Object, error) { return readObject(br) }
-	stop = func() {}
-	if in.piped {
-		// The byte after the 'p' frame carries the pipe.
-		if _, err := o.r.ReadByte(); err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", errBroken, err)
-		}
-		f, err := o.fds.takePipe()
-		if err != nil {
-			return nil, nil, err
-		}
-		o.piped.Add(1)
-		pr := bufio.NewReaderSize(&pipeReader{f: f, c: o.fds.c}, 256<<10)
-		read = func() (gitobj.Object, error) {
-			obj, err := gitrepo.ReadBatchObject(pr, maxGitObject)
-			if errors.Is(err, errClientGone) {
-				return obj, errClientGone
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				err = fmt.Errorf("server: push: from the client's git: %w", err)
-			}
-			return obj, err
-		}
-		stop = func() { f.Close() }
-	}
-	want := make(map[gitobj.OID]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
-	piped := in.piped
-	next = func() (gitobj.Object, error) {
-		if piped && len(want) == 0 {
-			return gitobj.Object{}, io.EOF // all came: git's exit is not waited for
-		}
-		obj, err := read()
-		switch {
-		case errors.Is(err, io.EOF) && len(want) > 0:
-			return obj, fmt.Errorf("server: push: the client did not send %d of the %d objects asked for", len(want), len(ids))
-		case err != nil:
-			return obj, err
-		case !want[obj.OID]:
-			return obj, fmt.Errorf("%w: object %s was not asked for, or sent twice", ErrProtocol, obj.OID)
-		}
-		delete(want, obj.OID)
-		return obj, nil
-	}
-	return next, stop, nil
 }
 
 // objectWriter is a helper.ObjectSink that writes records to a stream.
@@ -696,6 +853,16 @@ func (f *frameStream) flush() error {
 	return f.err
 }
 
+// send is flush, and flushes the connection too.
+func (f *frameStream) send() {
+	f.emit()
+	if f.err == nil {
+		if f.err = f.w.Flush(); f.err != nil {
+			f.broken = true
+		}
+	}
+}
+
 // end flushes, closes the stream with 'z' and flushes the connection.
 func (f *frameStream) end() error {
 	f.emit()
@@ -733,9 +900,6 @@ type frameSource struct {
 	cur  []byte
 	done bool
 	err  error
-	// pipeOK lets the stream be a 'p' frame instead (a push's objects),
-	// which ends it at once; piped says it was.
-	pipeOK, piped bool
 }
 
 func (f *frameSource) Read(p []byte) (int, error) {
@@ -755,18 +919,11 @@ func (f *frameSource) Read(p []byte) (int, error) {
 		switch kind {
 		case frameData:
 			f.cur = payload
-			f.pipeOK = false // a pipe comes instead of a stream, not within one
 		case frameEnd:
 			f.done = true
 		case frameError:
 			f.done = true
 			f.err = decodeError(&dec{b: payload})
-		case framePipe:
-			if !f.pipeOK {
-				f.err = fmt.Errorf("%w: a pipe where none may come", ErrProtocol)
-				break
-			}
-			f.done, f.piped = true, true
 		default:
 			f.err = fmt.Errorf("%w: frame kind %q in a stream", ErrProtocol, kind)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/helios-vcs/helios/helper"
 	"github.com/helios-vcs/helios/helper/clonepack"
@@ -106,6 +107,36 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	if c.err != nil {
 		return nil, c.err
 	}
+	// A push of more than a few objects to a server on this machine hands
+	// it a pipe that git cat-file writes into, before any id: the server
+	// then asks for each object it lacks as soon as the id arrives, and
+	// reads the objects while git rev-list still lists.
+	var pipe *os.File
+	var pipeWait func(stop bool) error // the git process writing the pipe
+	var need chan gitobj.OID           // the ids the server asks for, to git
+	if pp, ok := objects.(helper.PushObjectPiper); ok && !opts.DryRun && c.canPassPipes() {
+		n, listed, err := pp.Listed(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !listed || n >= pipeMin {
+			need = make(chan gitobj.OID, 4096)
+			if pipe, pipeWait, err = pp.Pipe(ctx, need); err != nil {
+				pipe, need = nil, nil // the objects go on the connection
+			}
+		}
+	}
+	stopGit := func() {
+		if need != nil {
+			close(need)
+			need = nil
+		}
+		if pipeWait != nil {
+			pipeWait(true)
+			pipeWait = nil
+		}
+	}
+	defer stopGit()
 	c.e.b = append(c.e.b[:0], opGitPush)
 	c.e.u(uint64(len(updates)))
 	for _, u := range updates {
@@ -117,12 +148,27 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	}
 	c.e.flag(opts.Atomic)
 	c.e.flag(opts.DryRun)
+	c.e.flag(pipe != nil)
 	err := writeFrame(c.w, frameQuery, c.e.b)
+	if err == nil && pipe != nil {
+		err = writeFrame(c.w, framePipe, nil)
+	}
 	if err == nil {
 		err = c.w.Flush() // the server reads the refs while git lists
 	}
+	if err == nil && pipe != nil {
+		err = sendPipe(c.c, pipe)
+		pipe.Close() // the server has its own copy
+	}
 	if err != nil {
 		return nil, c.broke(err)
+	}
+	// While the ids go out, the server's asks come back and go to git.
+	var asks chan error
+	if need != nil {
+		asks = make(chan error, 1)
+		go func(need chan<- gitobj.OID) { asks <- c.relayAsks(ctx, need) }(need)
+		need = nil // relayAsks closes it
 	}
 	// The ids go out as git lists them: the server looks each up as it
 	// comes, while git rev-list still runs.
@@ -134,18 +180,34 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 			return out.err
 		})
 	}
-	if out.broken {
-		return nil, c.broke(out.err)
+	if !out.broken {
+		if localErr != nil {
+			err = out.abort(localErr) // the server answers with an error
+		} else {
+			err = out.end()
+		}
 	}
-	if localErr != nil {
-		err = out.abort(localErr) // the server answers with an error
-	} else {
-		err = out.end()
-	}
-	if err != nil {
+	if out.broken || err != nil {
+		if err == nil {
+			err = out.err
+		}
+		// The server may have refused the push and closed the
+		// connection (a pipe that is none, say): its reason is better
+		// than a broken pipe.
+		if asks != nil {
+			if aerr := <-asks; aerr != nil {
+				err = aerr
+			}
+		}
 		return nil, c.broke(err)
 	}
-	var pipeWait func(stop bool) error // the git process writing a pipe the server reads
+	// A piped push's asks end with 'z' before the answer.
+	asked := asks != nil
+	if asks != nil {
+		if err := <-asks; err != nil {
+			return nil, c.broke(err)
+		}
+	}
 	for {
 		kind, p, err := readFrame(c.r, c.buf)
 		if err != nil {
@@ -155,6 +217,10 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 		switch kind {
 		case frameData, frameEnd:
 			// The server asks for objects: the ids it lacks, up to 'z'.
+			if asked {
+				return nil, c.broke(fmt.Errorf("%w: the server asked for objects twice", ErrProtocol))
+			}
+			asked = true
 			src := &frameSource{r: c.r, cur: p}
 			if kind == frameEnd {
 				src.cur, src.done = nil, true
@@ -164,23 +230,6 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 				return nil, c.broke(err)
 			}
 			out := &frameStream{w: c.w}
-			if pipeWait != nil {
-				return nil, c.broke(fmt.Errorf("%w: the server asked for objects twice", ErrProtocol))
-			}
-			if pp, ok := objects.(helper.PushObjectPiper); ok && len(need) >= pipeMin {
-				var piped bool
-				if pipeWait, piped, err = c.pipeObjects(ctx, pp, need); err != nil {
-					return nil, err
-				}
-				if piped {
-					defer func() {
-						if pipeWait != nil {
-							pipeWait(true)
-						}
-					}()
-					continue
-				}
-			}
 			if objects == nil {
 				localErr = errors.New("server: push: the server asked for objects, but none were offered")
 			} else {
@@ -239,6 +288,29 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	}
 }
 
+// relayAsks reads the ids a piped push's server asks for and hands them to
+// git (need, which it closes), up to the 'z' that ends them. It runs while
+// the push's own goroutine writes the ids; the connection's reading side
+// is its own until it returns.
+func (c *Client) relayAsks(ctx context.Context, need chan<- gitobj.OID) error {
+	defer close(need)
+	br := bufio.NewReaderSize(&frameSource{r: c.r}, 64<<10)
+	for {
+		id, err := readOID(br)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case need <- id:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // listIDs calls fn with each id of a push, as they are listed when
 // objects can (helper.PushObjectLister).
 func listIDs(ctx context.Context, objects helper.PushObjects, fn func(gitobj.OID) error) error {
@@ -258,31 +330,11 @@ func listIDs(ctx context.Context, objects helper.PushObjects, fn func(gitobj.OID
 // streaming them costs less than a git process of their own.
 const pipeMin = 256
 
-// pipeObjects hands the server a pipe that git cat-file writes need into
-// ('p' and the descriptor), when the connection is a Unix socket. piped
-// false: nothing was sent, and the objects are to be streamed. wait is
-// the git process's (helper.PushObjectPiper).
-func (c *Client) pipeObjects(ctx context.Context, pp helper.PushObjectPiper, need []gitobj.OID) (wait func(stop bool) error, piped bool, err error) {
-	if _, ok := c.c.(*net.UnixConn); !ok {
-		return nil, false, nil
-	}
-	f, wait, err := pp.Pipe(ctx, need)
-	if err != nil {
-		return nil, false, nil // stream them, and fail there if that fails too
-	}
-	defer f.Close() // the server has its own copy once it is sent
-	err = writeFrame(c.w, framePipe, nil)
-	if err == nil {
-		err = c.w.Flush()
-	}
-	if err == nil {
-		err = sendPipe(c.c, f)
-	}
-	if err != nil {
-		wait(true)
-		return nil, true, c.broke(err)
-	}
-	return wait, true, nil
+// canPassPipes says whether the connection can carry a pipe: a Unix
+// socket.
+func (c *Client) canPassPipes() bool {
+	_, ok := c.c.(*net.UnixConn)
+	return ok
 }
 
 // AuditCheckpoint returns the store's latest signed audit checkpoint (nil

@@ -71,7 +71,7 @@ var opNames = [opMax]string{
 }
 
 // protoVersion changes with any incompatible change of the protocol.
-const protoVersion = 3
+const protoVersion = 4
 
 // Peer is who is at the other end of a connection: on the Unix socket as
 // the kernel says (SO_PEERCRED; UID is -1 when the platform cannot tell),
