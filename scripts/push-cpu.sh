@@ -38,6 +38,9 @@ for i in $(seq "$rounds"); do
 	before=$(ticks "$pid")
 	timed h git -C "$src" push -q "helios::$store" "${refspecs[@]}"
 	after=$(ticks "$pid")
+	# The server builds a clone pack in the background after a push: stop
+	# it, so that it does not take the processor from the file:// push.
+	helios serve --stop --store "$store" >/dev/null
 	git init -q --bare "$work/bare.git"
 	timed f git -C "$src" push -q "file://$work/bare.git" "${refspecs[@]}"
 	read -r hw hc <<<"$h"
