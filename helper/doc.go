@@ -23,8 +23,9 @@
 //     with a collision-detecting hash, git fsck --strict rules) and handed
 //     to the Remote, which moves all refs in one compare-and-swap step. A
 //     served store gets the ids as git lists them (PushObjectLister) and,
-//     on this machine, a pipe that cat-file writes into (PushObjectPiper);
-//     it verifies the objects itself.
+//     on this machine, a pipe that cat-file writes into (PushObjectPiper):
+//     it asks for each object it lacks as the id arrives, the helper hands
+//     the ask to cat-file, and the store verifies the objects itself.
 //     Several full ref names are resolved with one git for-each-ref. Answers
 //     are "ok <dst>" or "error <dst> <why>" in git's own words
 //     (Rejection), then a blank line.

@@ -43,9 +43,9 @@
 //	             found IDs
 //	'd' data     a piece (≤ 64 KiB) of a streamed value, before its 'r'
 //	'z' end      end of a client → server stream (reserved for uploads)
-//	'p' pipe     client → server, over a Unix socket, instead of a push's
-//	             object stream: the next byte carries (SCM_RIGHTS) a pipe
-//	             that git cat-file --batch writes the objects into
+//	'p' pipe     client → server, over a Unix socket, right after a piped
+//	             push's query: the next byte carries (SCM_RIGHTS) a pipe
+//	             that git cat-file writes the objects into
 //
 // Payloads are unsigned or zig-zag varints, strings and byte strings as a
 // uvarint length and the bytes, IDs as 32 raw bytes, flags as one byte,
@@ -99,14 +99,19 @@
 //	19 stats             → n × (name, value)
 //	20 git-list          for-push → n × (name, git id, symref, peeled)
 //	21 git-fetch         wants, haves → 'd' frames of object records, then 'r'
-//	22 git-push          n × (name, old, new, force, lease), atomic, dry-run;
-//	                     then the client streams the ids it offers ('d'…'z',
-//	                     or 'e' when its listing fails) as git lists them,
-//	                     and the server looks each up as it comes; then it
-//	                     may answer with the ids it lacks ('d'…'z')
-//	                     and the client streams those objects ('d'…'z', or
-//	                     'e' to give up), or on this machine hands over a
-//	                     pipe of them ('p', fdpass.go); → n × push result
+//	22 git-push          n × (name, old, new, force, lease), atomic, dry-run,
+//	                     piped; a piped push (a client on this machine, over
+//	                     a Unix socket) sends 'p' and its pipe next. Then the
+//	                     client streams the ids it offers ('d'…'z', or 'e'
+//	                     when its listing fails) as git lists them, and the
+//	                     server looks each up as it comes. Piped: the server
+//	                     sends each id it lacks at once ('d'…, always ended
+//	                     by 'z'), the client's git cat-file writes the object
+//	                     into the pipe, in the order asked (fdpass.go).
+//	                     Otherwise the server may answer with the ids it
+//	                     lacks ('d'…'z') once the list is done, and the
+//	                     client streams those objects ('d'…'z', or 'e' to
+//	                     give up). → n × push result
 //	23 audit-checkpoint  → signed checkpoint, verifier key
 //	24 audit-prove       t, n → consistency proof (tlog hashes)
 //	25 walk              root tree → 'd' frames of (path, entry), then count

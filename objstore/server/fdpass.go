@@ -12,12 +12,15 @@ import (
 
 // A push to a server on the same machine can hand the server a pipe
 // instead of streaming the objects through the connection: the client
-// sends a framePipe frame, then one byte that carries the pipe's read end
-// (SCM_RIGHTS), and git cat-file --batch writes the objects the server
-// asked for into the pipe (gitrepo.BatchPipe). The objects then go from
-// git straight into the server. The server checks them as it checks
-// streamed ones; what it reads from the pipe is as untrusted as what it
-// reads from the socket.
+// says so in its query, sends a framePipe frame and one byte that carries
+// the pipe's read end (SCM_RIGHTS), and then the ids git rev-list lists.
+// The server sends back each id it lacks as soon as it has looked it up;
+// the client hands them to git cat-file --batch-command, which writes the
+// objects into the pipe (gitrepo.BatchPipe) while rev-list still lists
+// (streamedObjects.streamPiped). The objects then go from git straight
+// into the server. The server checks them as it checks streamed ones, and
+// each must be the next one it asked for; what it reads from the pipe is
+// as untrusted as what it reads from the socket.
 
 // maxPassedFDs bounds the descriptors a connection may have received and
 // not used; any beyond are closed at once.

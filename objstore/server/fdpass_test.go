@@ -26,6 +26,9 @@ type pipedObjects struct {
 	file   *os.File
 	extra  gitobj.Object // an object not pushed
 	waited []bool
+	// firstAsk, if set, is closed when the server asks for its first
+	// object.
+	firstAsk chan struct{}
 }
 
 func (p *pipedObjects) Listed(context.Context) (int, bool, error) { return len(p.ids), true, nil }
@@ -50,6 +53,9 @@ func (p *pipedObjects) Pipe(ctx context.Context, ids <-chan gitobj.OID) (*os.Fil
 		defer w.Close()
 		var asked []gitobj.OID
 		for id := range ids {
+			if len(asked) == 0 && p.firstAsk != nil {
+				close(p.firstAsk)
+			}
 			asked = append(asked, id)
 			if p.write == nil {
 				writeRecord(w, p.objs[id])
@@ -121,6 +127,96 @@ func TestGitPushPiped(t *testing.T) {
 	res, err = c.Git(true).Push(ctx, []helper.RefUpdate{{Name: "refs/heads/small", Old: gitobj.SHA1.ZeroOID(), New: one}}, helper.PushOptions{}, &small)
 	if err != nil || res[0] != nil || small.waited != nil {
 		t.Fatalf("small push: %v %v, piped: %v", res, err, small.waited)
+	}
+}
+
+// listedPiped is pipedObjects that lists its ids as a local git does
+// (helper.PushObjectLister, the listing's length unknown up front), and
+// holds back the second half of them until the server has asked for an
+// object: a server that asked only once the list was done would never
+// get it. With failAt > 0 the listing fails after that many ids.
+type listedPiped struct {
+	pipedObjects
+	failAt int
+}
+
+
+
+func (l *listedPiped) Listed(context.Context) (int, bool, error) { return 0, false, nil }
+
+func (l *listedPiped) List(ctx context.Context, fn func(gitobj.OID) error) error {
+	for i, id := range l.ids {
+		if i == len(l.ids)/2 {
+			select {
+			case <-l.firstAsk:
+			case <-time.After(10 * time.Second):
+				return errors.New("the server asked for nothing while the ids were still listed")
+			}
+		}
+		if l.failAt > 0 && i == l.failAt {
+			return errListing
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestGitPushPipedWhileListing: a piped push's server asks for objects
+// while the ids are still being listed, and stores them all; a push of
+// what the store has already asks for nothing; a listing that fails part
+// way, after objects were asked for and read, ends the push with the
+// client's error, stores no ref, and leaves the connection usable.
+func TestGitPushPipedWhileListing(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	c := f.client(t)
+	objs := &listedPiped{pipedObjects: pipedObjects{firstAsk: make(chan struct{})}}
+	var tip gitobj.OID
+	for i := 0; len(objs.ids) < 3*idFrame; i++ {
+		tip = objs.history(t, fmt.Sprintf("w%d\n", i), fmt.Sprintf("w%d", i), tip)
+	}
+	push := func(objs helper.PushObjects, ref string) error {
+		res, err := c.Git(true).Push(ctx, []helper.RefUpdate{{Name: ref, Old: gitobj.SHA1.ZeroOID(), New: tip}}, helper.PushOptions{}, objs)
+		if err == nil && res[0] != nil {
+			err = res[0]
+		}
+		return err
+	}
+	if err := push(objs, "refs/heads/main"); err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.asked) != len(objs.ids) {
+		t.Fatalf("asked for %d of %d objects", len(objs.asked), len(objs.ids))
+	}
+	var got collect
+	if err := f.client(t).Git(true).Fetch(ctx, []gitobj.OID{tip}, nil, &got); err != nil || len(got) != len(objs.ids) {
+		t.Fatalf("fetch: %d objects, %v; want %d", len(got), err, len(objs.ids))
+	}
+
+	again := &listedPiped{pipedObjects: pipedObjects{memObjects: objs.memObjects, firstAsk: make(chan struct{})}}
+	again.asked = nil
+	close(again.firstAsk) // nothing will be asked for
+	if err := push(again, "refs/heads/copy"); err != nil || len(again.asked) != 0 {
+		t.Fatalf("a push of stored objects: %v, asked for %d", err, len(again.asked))
+	}
+
+	broken := &listedPiped{pipedObjects: pipedObjects{firstAsk: make(chan struct{})}, failAt: 2 * idFrame}
+	tip = gitobj.OID{}
+	for i := 0; len(broken.ids) < 3*idFrame; i++ {
+		tip = broken.history(t, fmt.Sprintf("b%d\n", i), fmt.Sprintf("b%d", i), tip)
+	}
+	if err := push(broken, "refs/heads/broken"); !errors.Is(err, errListing) {
+		t.Fatalf("a push whose listing failed: %v, want %v", err, errListing)
+	}
+	refs, err := c.Git(true).List(ctx, false)
+	var names []string
+	for _, r := range refs {
+		names = append(names, r.Name)
+	}
+	if err != nil || strings.Join(names, " ") != "HEAD refs/heads/copy refs/heads/main" {
+		t.Fatalf("after the failed push the same connection lists %v, %v; want HEAD, copy and main", names, err)
 	}
 }
 

@@ -175,8 +175,15 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	var localErr error
 	out := &frameStream{w: c.w}
 	if objects != nil && !opts.DryRun {
+		n := 0
 		localErr = listIDs(ctx, objects, func(id gitobj.OID) error {
 			out.oid(id)
+			// A piped push's server asks as the ids come: they go out
+			// in small frames, not when 64 KiB have gathered (3,000
+			// ids, which a slow listing takes a while to print).
+			if n++; asks != nil && n%idFrame == 0 {
+				out.send()
+			}
 			return out.err
 		})
 	}
@@ -325,6 +332,9 @@ func listIDs(ctx context.Context, objects helper.PushObjects, fn func(gitobj.OID
 	}
 	return err
 }
+
+// idFrame is how many ids a piped push sends in one frame.
+const idFrame = 256
 
 // pipeMin is the fewest objects a push hands over as a pipe: below it,
 // streaming them costs less than a git process of their own.

@@ -27,9 +27,11 @@ import (
 const hugePage = 2 << 20
 
 // ReserveHugeHeap maps n bytes of heap and advises them for transparent
-// huge pages, returning the advised range. It costs address space, not
-// memory: the bytes are not touched, and pages come only as the heap
-// grows into them. Without transparent huge pages (the kernel's mode
+// huge pages, returning the advised range. Called as a process starts, it
+// costs address space, not memory: the bytes are fresh from the kernel
+// and not touched, and pages come only as the heap grows into them. (A
+// heap that has freed memory may hand that out instead, which the runtime
+// zeroes.) Without transparent huge pages (the kernel's mode
 // "never", or none at all) it returns ErrNoHugePages and changes nothing.
 func ReserveHugeHeap(n int) (lo, hi uintptr, err error) {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -43,7 +45,7 @@ func ReserveHugeHeap(n int) (lo, hi uintptr, err error) {
 	if hi <= lo {
 		return 0, 0, errors.New("server: huge heap: too small to hold a huge page")
 	}
-	err = unix.Madvise(unsafe.Slice((*byte)(unsafe.Pointer(lo)), hi-lo), unix.MADV_HUGEPAGE)
+	err = unix.Madvise(b[lo-p:hi-p], unix.MADV_HUGEPAGE)
 	runtime.KeepAlive(b)
 	if err != nil {
 		return 0, 0, err
