@@ -140,8 +140,6 @@ type listedPiped struct {
 	failAt int
 }
 
-
-
 func (l *listedPiped) Listed(context.Context) (int, bool, error) { return 0, false, nil }
 
 func (l *listedPiped) List(ctx context.Context, fn func(gitobj.OID) error) error {
