@@ -128,6 +128,11 @@ type Statser interface {
 type Batch struct {
 	ops  []BatchOp
 	size int
+	// Tables is how many table files an Ingester may build this batch
+	// into at once, one per core (0 or 1: one). A Writer asks for more
+	// only when the rest of its work is done (the end of a push), as more
+	// files bring level 0's compaction nearer.
+	Tables int
 }
 
 // BatchOp is one operation of a Batch; Delete ops have a nil Value. A

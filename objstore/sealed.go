@@ -468,6 +468,7 @@ func (s *sealedKV) Ingest(b *Batch) error {
 	if err != nil {
 		return err
 	}
+	sb.Tables = b.Tables
 	if in, ok := s.kv.(Ingester); ok {
 		return in.Ingest(sb)
 	}

@@ -60,6 +60,10 @@ type Writer struct {
 	flushing   chan struct{} // closed when the background flush is done
 	bgErr      error         // a background flush's error, read after flushing
 	spare      []pendingObj  // the list the last background flush is done with, read after flushing
+	// Tables is how many table files each write may be built into at
+	// once (Batch.Tables): for a bulk load's last writes, when the cores
+	// have nothing else to do.
+	Tables int
 	// Uncached keeps the trees this writer puts out of the store's cache:
 	// for a bulk load (a push of a whole history), whose trees nobody is
 	// about to read, and whose memory would grow by the cache's size.
@@ -323,19 +327,20 @@ func (w *Writer) Flush() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	if err := w.write(w.pending); err != nil {
+	if err := w.write(w.pending, w.Tables); err != nil {
 		return err
 	}
 	w.resetObjects()
 	return nil
 }
 
-// write writes a list of pending objects.
-func (w *Writer) write(pending []pendingObj) error {
+// write writes a list of pending objects, in up to tables table files
+// (Batch.Tables).
+func (w *Writer) write(pending []pendingObj, tables int) error {
 	// Shared with other writers, exclusive of gc: gc sees all or none of it.
 	w.s.gcMu.RLock()
 	defer w.s.gcMu.RUnlock()
-	var b Batch
+	b := Batch{Tables: tables}
 	n, err := w.batchOf(pending, &b)
 	if err != nil {
 		return err
@@ -366,9 +371,10 @@ func (w *Writer) flushBackground() error {
 	w.size = 0
 	done := make(chan struct{})
 	w.flushing = done
+	tables := w.Tables
 	go func() {
 		defer close(done)
-		w.bgErr = w.write(pending)
+		w.bgErr = w.write(pending, tables)
 		clear(pending) // let the values go
 		w.spare = pending
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -331,6 +332,9 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	}
 	close(objs)
 	<-stored
+	// What is left (the commits' states, the last batches) is all there
+	// is to do: its table files are built on all cores at once.
+	c.w.Tables = min(runtime.GOMAXPROCS(0), 4)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -374,6 +375,41 @@ func testIngest(t *testing.T, kv objstore.KV) {
 	put(t, kv, "z", "3")
 	if got := get(t, kv, "z"); got != "3" {
 		t.Errorf("Get(z) after a write = %q, want 3", got)
+	}
+	// One batch built into several table files at once: every key, the
+	// last put of a key put twice (across where the files may be cut),
+	// and more files asked for than there are keys.
+	many := objstore.Batch{Tables: 3}
+	for i := range 1000 {
+		many.Put([]byte(fmt.Sprintf("t%04d", i)), []byte(fmt.Sprintf("v%d", i)))
+	}
+	for i := 0; i < 1000; i += 7 {
+		many.Put([]byte(fmt.Sprintf("t%04d", i)), []byte(fmt.Sprintf("w%d", i)))
+	}
+	if err := in.Ingest(&many); err != nil {
+		t.Fatalf("Ingest in 3 tables: %v", err)
+	}
+	n := 0
+	kv.Scan([]byte("t"), func(k, v []byte) error {
+		i, _ := strconv.Atoi(string(k[1:]))
+		want := fmt.Sprintf("v%d", i)
+		if i%7 == 0 {
+			want = fmt.Sprintf("w%d", i)
+		}
+		if string(k) != fmt.Sprintf("t%04d", n) || string(v) != want {
+			t.Errorf("key %d after a 3-table ingest: %q = %q, want t%04d = %q", n, k, v, n, want)
+		}
+		n++
+		return nil
+	})
+	if n != 1000 {
+		t.Errorf("3-table ingest: %d keys, want 1000", n)
+	}
+	few := objstore.Batch{Tables: 8}
+	few.Put([]byte("u1"), []byte("1"))
+	few.Put([]byte("u2"), []byte("2"))
+	if err := in.Ingest(&few); err != nil || get(t, kv, "u1") != "1" || get(t, kv, "u2") != "2" {
+		t.Errorf("2 keys in up to 8 tables: %v", err)
 	}
 	var empty objstore.Batch
 	if err := in.Ingest(&empty); err != nil {

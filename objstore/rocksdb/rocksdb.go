@@ -533,32 +533,79 @@ func (k *KV) Ingest(b *objstore.Batch) error {
 		}
 		return int(a - b)
 	})
-	path := filepath.Join(k.dir, fmt.Sprintf("%s%d-%d.sst", ingestPrefix, os.Getpid(), k.ingested.Add(1)))
-	w, err := openTableWriter(path)
-	if err != nil {
-		return fmt.Errorf("rocksdb: ingest: %w", err)
-	}
-	defer w.destroy()
-	defer os.Remove(path) // moved into the database on success
+	// The last put of each key, in key order.
+	last := order[:0]
 	for j, i := range order {
-		op := ops[i]
-		if j+1 < len(order) && bytes.Equal(op.Key, ops[order[j+1]].Key) {
-			continue // the last put of a key wins
+		if j+1 < len(order) && bytes.Equal(ops[i].Key, ops[order[j+1]].Key) {
+			continue
 		}
-		if err := w.put(op.Key, op.Head, op.Value); err != nil {
-			return fmt.Errorf("rocksdb: ingest: %w", err)
-		}
+		last = append(last, i)
 	}
-	if err := w.finish(); err != nil {
+	// Several table files (b.Tables) are built at once over adjacent key
+	// ranges of about equal bytes, and ingested together.
+	parts := splitBySize(last, ops, max(b.Tables, 1))
+	paths := make([]string, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for p, part := range parts {
+		paths[p] = filepath.Join(k.dir, fmt.Sprintf("%s%d-%d.sst", ingestPrefix, os.Getpid(), k.ingested.Add(1)))
+		defer os.Remove(paths[p]) // moved into the database on success
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = writeTable(paths[p], ops, part)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("rocksdb: ingest: %w", err)
 	}
 	io := grocksdb.NewDefaultIngestExternalFileOptions()
 	defer io.Destroy()
 	io.SetMoveFiles(true)
-	if err := k.db.IngestExternalFile([]string{path}, io); err != nil {
+	if err := k.db.IngestExternalFile(paths, io); err != nil {
 		return fmt.Errorf("rocksdb: ingest: %w", err)
 	}
 	return nil
+}
+
+// splitBySize cuts order into at most n runs of about equal key and value
+// bytes (fewer when there are fewer keys than n).
+func splitBySize(order []int32, ops []objstore.BatchOp, n int) [][]int32 {
+	total := 0
+	for _, i := range order {
+		total += len(ops[i].Key) + len(ops[i].Head) + len(ops[i].Value)
+	}
+	var parts [][]int32
+	start, sum := 0, 0
+	for j, i := range order {
+		sum += len(ops[i].Key) + len(ops[i].Head) + len(ops[i].Value)
+		if len(parts) < n-1 && sum*n >= total*(len(parts)+1) {
+			parts = append(parts, order[start:j+1])
+			start = j + 1
+		}
+	}
+	if start < len(order) {
+		parts = append(parts, order[start:])
+	}
+	return parts
+}
+
+// writeTable writes the puts order names, in that (key) order, into a new
+// table file at path, synced.
+func writeTable(path string, ops []objstore.BatchOp, order []int32) error {
+	w, err := openTableWriter(path)
+	if err != nil {
+		return err
+	}
+	defer w.destroy()
+	for _, i := range order {
+		op := ops[i]
+		if err := w.put(op.Key, op.Head, op.Value); err != nil {
+			return err
+		}
+	}
+	return w.finish()
 }
 
 // MultiHas looks up many keys in one call.

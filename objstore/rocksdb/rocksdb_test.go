@@ -178,3 +178,26 @@ func TestIngestDurableAndTidy(t *testing.T) {
 		t.Errorf("Has(k0999) = %v, %v", ok, err)
 	}
 }
+
+// TestSplitBySize: the runs cover the order once, in order, about equal
+// in bytes; never more runs than asked for or than there are keys.
+func TestSplitBySize(t *testing.T) {
+	var ops []objstore.BatchOp
+	var order []int32
+	for i := range 10 {
+		ops = append(ops, objstore.BatchOp{Key: []byte{byte(i)}, Value: make([]byte, 99)})
+		order = append(order, int32(i))
+	}
+	for n, want := range map[int]string{1: "[10]", 2: "[5 5]", 3: "[4 3 3]", 10: "[1 1 1 1 1 1 1 1 1 1]", 20: "[1 1 1 1 1 1 1 1 1 1]"} {
+		parts := splitBySize(order, ops, n)
+		var sizes []int
+		var joined []int32
+		for _, p := range parts {
+			sizes = append(sizes, len(p))
+			joined = append(joined, p...)
+		}
+		if fmt.Sprint(sizes) != want || fmt.Sprint(joined) != fmt.Sprint(order) {
+			t.Errorf("%d runs: sizes %v covering %v, want %s covering the order", n, sizes, joined, want)
+		}
+	}
+}
