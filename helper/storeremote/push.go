@@ -288,40 +288,36 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	// Reading (git rev-list and cat-file, id and fsck checks) and storing
 	// (hashing, chunking, converting, the store's writes) overlap: a
 	// second goroutine stores.
-	objs := make(chan gitobj.Object, 1024)
+	// The objects go over in runs of objRun: a hand-over per object woke
+	// the other goroutine per object whenever one of them waited (a
+	// context switch, dear on a virtual machine).
+	objs := make(chan []gitobj.Object, 16)
 	var failed atomic.Pointer[error]
 	stored := make(chan struct{})
 	go func() {
 		defer close(stored)
 		t := treeWait{c: c, waiting: map[objstore.GitOID]int{}, waiters: map[objstore.GitOID][]objstore.GitOID{}}
-		for obj := range objs {
-			if failed.Load() != nil {
-				continue
-			}
-			oid := fromGit(obj.OID)
-			switch obj.Type {
-			case gitobj.Blob:
-				id, err := c.w.PutBlobOwned(obj.Data) // a fresh buffer per object
-				if err != nil {
-					err = fmt.Errorf("storeremote: %w", err)
-					failed.Store(&err)
-					continue
+		for run := range objs {
+			for _, obj := range run {
+				if failed.Load() != nil {
+					break
 				}
-				c.record(oid, objstore.GitObject{Type: objstore.GitBlob, ID: id})
-				t.known(oid)
-			case gitobj.Tree:
-				c.pending[oid] = obj
-				t.arrived(oid, obj.Data)
-			default:
-				c.pending[oid] = obj
+				c.store(&t, obj, &failed)
 			}
 		}
 	}()
+	var run []gitobj.Object
+	runBytes := 0
 	send := func(obj gitobj.Object) error {
 		if e := failed.Load(); e != nil {
 			return *e
 		}
-		objs <- obj
+		run = append(run, obj)
+		runBytes += len(obj.Data)
+		if len(run) == objRun || runBytes >= objRunBytes {
+			objs <- run
+			run, runBytes = make([]gitobj.Object, 0, objRun), 0
+		}
 		return nil
 	}
 	var err error
@@ -329,6 +325,9 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 		err = st.Stream(ctx, want, send)
 	} else {
 		err = c.readAll(ctx, objects, want, send)
+	}
+	if len(run) > 0 {
+		objs <- run
 	}
 	close(objs)
 	<-stored
@@ -356,6 +355,35 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 		}
 	}
 	return nil
+}
+
+// objRun and objRunBytes bound the runs of objects receive hands to its
+// storing goroutine.
+const (
+	objRun      = 64
+	objRunBytes = 1 << 20
+)
+
+// store converts and stores one pushed object (receive's storing
+// goroutine); an error goes into failed.
+func (c *pushConv) store(t *treeWait, obj gitobj.Object, failed *atomic.Pointer[error]) {
+	oid := fromGit(obj.OID)
+	switch obj.Type {
+	case gitobj.Blob:
+		id, err := c.w.PutBlobOwned(obj.Data) // a fresh buffer per object
+		if err != nil {
+			err = fmt.Errorf("storeremote: %w", err)
+			failed.Store(&err)
+			return
+		}
+		c.record(oid, objstore.GitObject{Type: objstore.GitBlob, ID: id})
+		t.known(oid)
+	case gitobj.Tree:
+		c.pending[oid] = obj
+		t.arrived(oid, obj.Data)
+	default:
+		c.pending[oid] = obj
+	}
 }
 
 // readAll is receive's reading for PushObjects that cannot stream: the
