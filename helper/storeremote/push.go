@@ -291,7 +291,7 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	// The objects go over in runs of objRun: a hand-over per object woke
 	// the other goroutine per object whenever one of them waited (a
 	// context switch, dear on a virtual machine).
-	objs := make(chan []gitobj.Object, 16)
+	objs := make(chan []gitobj.Object, 4)
 	var failed atomic.Pointer[error]
 	stored := make(chan struct{})
 	go func() {
