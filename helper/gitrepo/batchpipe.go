@@ -78,22 +78,18 @@ func feed(ctx context.Context, stdin io.Writer, ids <-chan gitobj.OID, progress 
 	w := bufio.NewWriterSize(stdin, 4<<10)
 	var err error
 	held := false // ids written since git last flushed
+	idle := func() error {
+		if held && err == nil {
+			w.WriteString("flush\n")
+			err = w.Flush()
+			held = false
+		}
+		return nil // a write error is kept in err: the ids are still taken
+	}
 	for {
-		var id gitobj.OID
-		var ok bool
-		select {
-		case id, ok = <-ids:
-		default:
-			if held && err == nil {
-				w.WriteString("flush\n")
-				err = w.Flush()
-				held = false
-			}
-			select {
-			case id, ok = <-ids:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		id, ok, stopped := nextID(ids, ctx.Done(), idle)
+		if stopped != nil {
+			return ctx.Err()
 		}
 		if !ok {
 			if err == nil {

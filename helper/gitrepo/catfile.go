@@ -268,27 +268,23 @@ func (c *CatFile) StreamFrom(ctx context.Context, ids <-chan gitobj.OID, fn func
 	go func() {
 		defer close(order)
 		n := 0
+		// Nothing waiting: let git answer what it has.
+		idle := func() error {
+			if n == 0 {
+				return nil
+			}
+			n = 0
+			c.in.WriteString("flush\n")
+			return c.in.Flush()
+		}
 		for {
-			var id gitobj.OID
-			var ok bool
-			select {
-			case id, ok = <-ids:
-			default:
-				// Nothing waiting: let git answer what it has.
-				if n > 0 {
-					c.in.WriteString("flush\n")
-					if err := c.in.Flush(); err != nil {
-						werr <- err
-						return
-					}
-					n = 0
+			id, ok, err := nextID(ids, stop, idle)
+			if err != nil {
+				if errors.Is(err, errStopped) {
+					err = nil
 				}
-				select {
-				case id, ok = <-ids:
-				case <-stop:
-					werr <- nil
-					return
-				}
+				werr <- err
+				return
 			}
 			if !ok {
 				break
@@ -371,4 +367,27 @@ func (c *CatFile) readHeader(id gitobj.OID) (gitobj.Type, int64, error) {
 		return 0, 0, err
 	}
 	return t, size, nil
+}
+
+// errStopped is nextID's answer when its done channel closed first.
+var errStopped = errors.New("gitrepo: stopped")
+
+// nextID takes the next id from ids. When none is ready it first calls
+// idle (which has git write out what it holds back: --buffer's flush),
+// then waits, until done closes (errStopped). ok false: ids is closed.
+func nextID(ids <-chan gitobj.OID, done <-chan struct{}, idle func() error) (id gitobj.OID, ok bool, err error) {
+	select {
+	case id, ok = <-ids:
+		return id, ok, nil
+	default:
+	}
+	if err := idle(); err != nil {
+		return id, false, err
+	}
+	select {
+	case id, ok = <-ids:
+		return id, ok, nil
+	case <-done:
+		return id, false, errStopped
+	}
 }
