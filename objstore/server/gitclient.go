@@ -158,7 +158,9 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 	}
 	if err == nil && pipe != nil {
 		err = sendPipe(c.c, pipe)
-		pipe.Close() // the server has its own copy
+	}
+	if pipe != nil {
+		pipe.Close() // the server has its own copy, or none is needed
 	}
 	if err != nil {
 		return nil, c.broke(err)
@@ -200,8 +202,12 @@ func (g *GitRemote) Push(ctx context.Context, updates []helper.RefUpdate, opts h
 		}
 		// The server may have refused the push and closed the
 		// connection (a pipe that is none, say): its reason is better
-		// than a broken pipe.
+		// than a broken pipe. Closing the writing side ends the asks
+		// of a server that is still there.
 		if asks != nil {
+			if uc, ok := c.c.(*net.UnixConn); ok {
+				uc.CloseWrite()
+			}
 			if aerr := <-asks; aerr != nil {
 				err = aerr
 			}
