@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -31,12 +32,19 @@ const hugePage = 2 << 20
 // costs address space, not memory: the bytes are fresh from the kernel
 // and not touched, and pages come only as the heap grows into them. (A
 // heap that has freed memory may hand that out instead, which the runtime
-// zeroes.) Without transparent huge pages (the kernel's mode
-// "never", or none at all) it returns ErrNoHugePages and changes nothing.
+// zeroes.) Without transparent huge pages (the kernel's mode "never", or
+// none at all), or under strict overcommit, it returns ErrNoHugePages and
+// changes nothing.
 func ReserveHugeHeap(n int) (lo, hi uintptr, err error) {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil || strings.Contains(string(mode), "[never]") {
 		return 0, 0, ErrNoHugePages
+	}
+	// Under strict overcommit the mapping is charged whole, touched or
+	// not, and a refusal would end the process (the runtime cannot fail
+	// an allocation): leave the heap as it comes.
+	if o, _ := os.ReadFile("/proc/sys/vm/overcommit_memory"); strings.TrimSpace(string(o)) == "2" {
+		return 0, 0, fmt.Errorf("%w: the kernel overcommits strictly", ErrNoHugePages)
 	}
 	b := make([]byte, n) // fresh from the kernel: the runtime does not zero it
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
