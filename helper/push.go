@@ -307,6 +307,7 @@ type localObjects struct {
 	tips, haves []gitobj.OID
 	ids         []gitobj.OID
 	listed      bool
+	quickTried  bool // quickList ran (Listed, then List or Stream, ask in turn)
 	n           int
 
 	checker ObjectChecker
@@ -370,9 +371,10 @@ func (o *localObjects) List(ctx context.Context, fn func(gitobj.OID) error) erro
 // saves the git rev-list process that would read every have's whole tree.
 // It runs before the streaming starts, which holds the reader.
 func (o *localObjects) quickList(ctx context.Context) error {
-	if o.listed || len(o.tips) == 0 || len(o.haves) == 0 {
+	if o.listed || o.quickTried || len(o.tips) == 0 || len(o.haves) == 0 {
 		return nil
 	}
+	o.quickTried = true
 	local, err := o.s.localRepo(ctx)
 	if err != nil {
 		return err
