@@ -26,11 +26,7 @@ func TestBatchPipe(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644)
 	gitIn(t, dir, "add", "big.bin")
 	gitIn(t, dir, "commit", "-q", "-m", "big")
-	head, _ := r.ResolveRev(ctx, "HEAD")
-	var ids []gitobj.OID
-	if err := r.ListObjects(ctx, []gitobj.OID{head}, nil, func(id gitobj.OID) error { ids = append(ids, id); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	ids := headObjects(t, r)
 	missing := gitobj.MustParseOID(strings.Repeat("1", 40))
 	ask := append(append([]gitobj.OID{}, ids...), missing)
 	n := 0
@@ -87,6 +83,21 @@ func TestBatchPipe(t *testing.T) {
 	}
 }
 
+// headObjects lists the objects HEAD reaches.
+func headObjects(t *testing.T, r *Repo) []gitobj.OID {
+	t.Helper()
+	ctx := context.Background()
+	head, err := r.ResolveRev(ctx, "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []gitobj.OID
+	if err := r.ListObjects(ctx, []gitobj.OID{head}, nil, func(id gitobj.OID) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 // idChan is a closed channel of ids.
 func idChan(ids []gitobj.OID) <-chan gitobj.OID {
 	c := make(chan gitobj.OID, len(ids))
@@ -109,11 +120,7 @@ func TestBatchPipeStreamed(t *testing.T) {
 		gitIn(t, dir, "add", "f")
 		gitIn(t, dir, "commit", "-q", "-m", "c")
 	}
-	head, _ := r.ResolveRev(ctx, "HEAD")
-	var ids []gitobj.OID
-	if err := r.ListObjects(ctx, []gitobj.OID{head}, nil, func(id gitobj.OID) error { ids = append(ids, id); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	ids := headObjects(t, r)
 	in := make(chan gitobj.OID)
 	p, err := r.BatchPipe(ctx, in, nil)
 	if err != nil {

@@ -143,22 +143,18 @@ type listedPiped struct {
 func (l *listedPiped) Listed(context.Context) (int, bool, error) { return 0, false, nil }
 
 func (l *listedPiped) List(ctx context.Context, fn func(gitobj.OID) error) error {
-	for i, id := range l.ids {
-		if i == len(l.ids)/2 {
-			select {
-			case <-l.firstAsk:
-			case <-time.After(10 * time.Second):
-				return errors.New("the server asked for nothing while the ids were still listed")
-			}
+	hold := func(i int) error {
+		if i != len(l.ids)/2 {
+			return nil
 		}
-		if l.failAt > 0 && i == l.failAt {
-			return errListing
-		}
-		if err := fn(id); err != nil {
-			return err
+		select {
+		case <-l.firstAsk:
+			return nil
+		case <-time.After(10 * time.Second):
+			return errors.New("the server asked for nothing while the ids were still listed")
 		}
 	}
-	return nil
+	return listFailing(l.ids, l.failAt, hold, fn)
 }
 
 // TestGitPushPipedWhileListing: a piped push's server asks for objects

@@ -164,8 +164,19 @@ func (l listedObjects) IDs(context.Context) ([]gitobj.OID, error) {
 }
 
 func (l listedObjects) List(ctx context.Context, fn func(gitobj.OID) error) error {
-	for i, id := range l.ids {
-		if l.failAt > 0 && i == l.failAt {
+	return listFailing(l.ids, l.failAt, nil, fn)
+}
+
+// listFailing calls fn with each id, after hold (if set) said the i-th
+// may go, and fails with errListing before the failAt-th (0: never).
+func listFailing(ids []gitobj.OID, failAt int, hold func(i int) error, fn func(gitobj.OID) error) error {
+	for i, id := range ids {
+		if hold != nil {
+			if err := hold(i); err != nil {
+				return err
+			}
+		}
+		if failAt > 0 && i == failAt {
 			return errListing
 		}
 		if err := fn(id); err != nil {
