@@ -23,7 +23,8 @@ static void set_err(const rocksdb::Status& s, char** err) {
 
 extern "C" helios_tablewriter* helios_tablewriter_open(const char* path, size_t block_size, double bloom_bits, char** err) {
   rocksdb::Options opts;
-  opts.compression = rocksdb::kLZ4Compression;
+  // Uncompressed: see tablewriter.go.
+  opts.compression = rocksdb::kNoCompression;
   rocksdb::BlockBasedTableOptions t;
   t.block_size = block_size;
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(bloom_bits));
