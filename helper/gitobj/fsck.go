@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // FsckError is an object that git fsck in strict mode would reject. ID is
@@ -35,95 +36,152 @@ type TreeFindings struct {
 	Gitattributes []OID
 }
 
-// CheckTree runs git fsck's strict tree checks on a tree's bytes.
+// CheckTree runs git fsck's strict tree checks on a tree's bytes. It
+// reads the entries in place (EachTreeEntry): a push checks every tree
+// it receives, and a string per name and a set of them per tree were a
+// sixth of what a full push allocated.
+//
+// Duplicate names are found the way git's verify_ordered finds them, in
+// a sorted tree: an entry named as the one before it, or a directory
+// named as a file a few entries back, with only names that extend the
+// file's name by a byte below '/' between them ("a", "a.b", "a/"). A tree
+// that repeats a name anywhere else is not sorted, and fails as such.
 func CheckTree(f Format, id OID, data []byte) (TreeFindings, error) {
 	var found TreeFindings
-	t, err := DecodeTree(f, data)
+	var first error // the first finding; the whole tree is still parsed
+	var prevName string
+	var prevMode Mode
+	var files []string // files a directory of the same name could still follow
+	i := 0
+	err := EachTreeEntry(f, data, func(e TreeEntryRef) error {
+		name := unsafe.String(unsafe.SliceData(e.Name), len(e.Name))
+		if first == nil {
+			first = checkTreeEntry(id, e, name, i, prevName, prevMode, &files, &found)
+		}
+		prevName, prevMode = name, e.Mode
+		i++
+		return nil
+	})
 	if err != nil {
-		return found, fsckErr(id, "badTree", "%v", err)
+		return TreeFindings{}, fsckErr(id, "badTree", "%v", err)
 	}
-	seen := make(map[string]struct{}, len(t.Entries))
-	for i, e := range t.Entries {
-		name := e.Name
-		switch {
-		case e.OID.IsZero():
-			return found, fsckErr(id, "nullSha1", "contains entries pointing to null sha1")
-		case strings.IndexByte(name, '/') >= 0:
-			return found, fsckErr(id, "fullPathname", "contains full pathnames %q", name)
-		case strings.IndexByte(name, 0) >= 0:
-			return found, fsckErr(id, "badTree", "nul in entry name %q", name)
-		case name == "":
-			return found, fsckErr(id, "emptyName", "contains empty pathname")
-		case name == ".":
-			return found, fsckErr(id, "hasDot", "contains '.'")
-		case name == "..":
-			return found, fsckErr(id, "hasDotdot", "contains '..'")
-		case IsDotgit(name):
-			return found, fsckErr(id, "hasDotgit", "contains '.git' (%q)", name)
-		}
-		// Windows path separators hide a .git component from the checks
-		// above (fsck.c walks every backslash the same way).
-		for rest := name; ; {
-			k := strings.IndexByte(rest, '\\')
-			if k < 0 {
-				break
-			}
-			rest = rest[k+1:]
-			if isNTFSDotgit(rest) {
-				return found, fsckErr(id, "hasDotgit", "contains '.git' (%q)", name)
-			}
-			if isNTFSDotGeneric(rest, "gitmodules", "gi7eba") {
-				return found, fsckErr(id, "gitmodulesPath", ".gitmodules behind a backslash in %q", name)
-			}
-		}
-		if e.RawMode != "" && strings.HasPrefix(e.RawMode, "0") {
-			return found, fsckErr(id, "zeroPaddedFilemode", "contains zero-padded file modes (%q %q)", e.RawMode, name)
-		}
-		switch e.Mode {
-		case ModeFile, ModeExecutable, ModeSymlink, ModeDir, ModeGitlink:
-		default:
-			// 100664 is tolerated by plain fsck but not in strict mode.
-			return found, fsckErr(id, "badFilemode", "contains bad file modes (%o %q)", uint32(e.Mode), name)
-		}
-		if _, dup := seen[name]; dup {
-			return found, fsckErr(id, "duplicateEntries", "contains duplicate file entries (%q)", name)
-		}
-		seen[name] = struct{}{}
-		if i > 0 {
-			p := t.Entries[i-1]
-			if CompareEntries(p.Name, p.Mode, name, e.Mode) > 0 {
-				return found, fsckErr(id, "treeNotSorted", "not properly sorted (%q before %q)", p.Name, name)
-			}
-		}
-		if isDotGeneric(name, "gitmodules", "gi7eba") {
-			switch {
-			case e.Mode.IsSymlink():
-				return found, fsckErr(id, "gitmodulesSymlink", ".gitmodules is a symbolic link")
-			case e.Mode.IsDir():
-				return found, fsckErr(id, "gitmodulesBlob", "non-blob found at .gitmodules")
-			case e.Mode == ModeGitlink:
-			default:
-				found.Gitmodules = append(found.Gitmodules, e.OID)
-			}
-		}
-		if isDotGeneric(name, "gitattributes", "gi7d29") {
-			if e.Mode.IsSymlink() {
-				return found, fsckErr(id, "gitattributesSymlink", ".gitattributes is a symlink")
-			}
-			if !e.Mode.IsDir() && e.Mode != ModeGitlink {
-				found.Gitattributes = append(found.Gitattributes, e.OID)
-			}
-		}
-		if e.Mode.IsSymlink() {
-			if isDotGeneric(name, "gitignore", "gi250a") {
-				return found, fsckErr(id, "gitignoreSymlink", ".gitignore is a symlink")
-			}
-			if isDotGeneric(name, "mailmap", "maba30") {
-				return found, fsckErr(id, "mailmapSymlink", ".mailmap is a symlink")
-			}
-		}
+	if first != nil {
+		return found, first
 	}
 	return found, nil
+}
+
+// checkTreeEntry is CheckTree's checks of entry i, named name (a view of
+// the tree's bytes), after the entry prevName (for i > 0).
+func checkTreeEntry(id OID, e TreeEntryRef, name string, i int, prevName string, prevMode Mode, files *[]string, found *TreeFindings) error {
+	switch {
+	case isZero(e.ID):
+		return fsckErr(id, "nullSha1", "contains entries pointing to null sha1")
+	case strings.IndexByte(name, '/') >= 0:
+		return fsckErr(id, "fullPathname", "contains full pathnames %q", name)
+	case strings.IndexByte(name, 0) >= 0:
+		return fsckErr(id, "badTree", "nul in entry name %q", name)
+	case name == "":
+		return fsckErr(id, "emptyName", "contains empty pathname")
+	case name == ".":
+		return fsckErr(id, "hasDot", "contains '.'")
+	case name == "..":
+		return fsckErr(id, "hasDotdot", "contains '..'")
+	case IsDotgit(name):
+		return fsckErr(id, "hasDotgit", "contains '.git' (%q)", name)
+	}
+	// Windows path separators hide a .git component from the checks
+	// above (fsck.c walks every backslash the same way).
+	for rest := name; ; {
+		k := strings.IndexByte(rest, '\\')
+		if k < 0 {
+			break
+		}
+		rest = rest[k+1:]
+		if isNTFSDotgit(rest) {
+			return fsckErr(id, "hasDotgit", "contains '.git' (%q)", name)
+		}
+		if isNTFSDotGeneric(rest, "gitmodules", "gi7eba") {
+			return fsckErr(id, "gitmodulesPath", ".gitmodules behind a backslash in %q", name)
+		}
+	}
+	if !e.Canonical() && e.ModeText[0] == '0' {
+		return fsckErr(id, "zeroPaddedFilemode", "contains zero-padded file modes (%q %q)", e.ModeText, name)
+	}
+	switch e.Mode {
+	case ModeFile, ModeExecutable, ModeSymlink, ModeDir, ModeGitlink:
+	default:
+		// 100664 is tolerated by plain fsck but not in strict mode.
+		return fsckErr(id, "badFilemode", "contains bad file modes (%o %q)", uint32(e.Mode), name)
+	}
+	// The files a directory named name could repeat: those whose names
+	// name extends by a byte below '/' (see CheckTree).
+	fs := *files
+	for len(fs) > 0 {
+		top := fs[len(fs)-1]
+		if name == top && e.Mode.IsDir() {
+			return fsckErr(id, "duplicateEntries", "contains duplicate file entries (%q)", name)
+		}
+		if len(name) > len(top) && strings.HasPrefix(name, top) && name[len(top)] < '/' {
+			break
+		}
+		fs = fs[:len(fs)-1]
+	}
+	if !e.Mode.IsDir() {
+		fs = append(fs, name)
+	}
+	*files = fs
+	if i > 0 {
+		if name == prevName {
+			return fsckErr(id, "duplicateEntries", "contains duplicate file entries (%q)", name)
+		}
+		if CompareEntries(prevName, prevMode, name, e.Mode) > 0 {
+			return fsckErr(id, "treeNotSorted", "not properly sorted (%q before %q)", prevName, name)
+		}
+	}
+	oid := func() OID {
+		o := OID{n: uint8(len(e.ID))}
+		copy(o.b[:], e.ID)
+		return o
+	}
+	if isDotGeneric(name, "gitmodules", "gi7eba") {
+		switch {
+		case e.Mode.IsSymlink():
+			return fsckErr(id, "gitmodulesSymlink", ".gitmodules is a symbolic link")
+		case e.Mode.IsDir():
+			return fsckErr(id, "gitmodulesBlob", "non-blob found at .gitmodules")
+		case e.Mode == ModeGitlink:
+		default:
+			found.Gitmodules = append(found.Gitmodules, oid())
+		}
+	}
+	if isDotGeneric(name, "gitattributes", "gi7d29") {
+		if e.Mode.IsSymlink() {
+			return fsckErr(id, "gitattributesSymlink", ".gitattributes is a symlink")
+		}
+		if !e.Mode.IsDir() && e.Mode != ModeGitlink {
+			found.Gitattributes = append(found.Gitattributes, oid())
+		}
+	}
+	if e.Mode.IsSymlink() {
+		if isDotGeneric(name, "gitignore", "gi250a") {
+			return fsckErr(id, "gitignoreSymlink", ".gitignore is a symlink")
+		}
+		if isDotGeneric(name, "mailmap", "maba30") {
+			return fsckErr(id, "mailmapSymlink", ".mailmap is a symlink")
+		}
+	}
+	return nil
+}
+
+// isZero reports whether an id's bytes are all zero.
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // IsDotgit reports whether a tree entry name would be ".git" on some file

@@ -3,7 +3,9 @@ package gitobj
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -473,4 +475,72 @@ func TestCommitLateParentHeader(t *testing.T) {
 			t.Errorf("with %q: got %d parents, want 2", late, len(c.Parents))
 		}
 	}
+}
+
+// TestCheckTreeOrderAgainstGit: on trees of names that sort around each
+// other ("a", "a.b", "a/" for a directory a), CheckTree finds a duplicate
+// or a wrong order exactly when git fsck --strict does, and names one of
+// the problems git names.
+func TestCheckTreeOrderAgainstGit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs git fsck per tree")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("git", "init", "-q", dir).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	names := []string{"a", "a.b", "a-", "a!", "ab", "a0", "b"}
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 6).Draw(t, "n")
+		type ent struct{ mode, name string }
+		var ents []ent
+		for i := range n {
+			mode := rapid.SampledFrom([]string{"100644", "40000"}).Draw(t, "mode")
+			ents = append(ents, ent{mode, rapid.SampledFrom(names).Draw(t, "name")})
+			_ = i
+		}
+		if rapid.Bool().Draw(t, "sorted") {
+			sort.SliceStable(ents, func(i, j int) bool {
+				mi, mj := ModeFile, ModeFile
+				if ents[i].mode == "40000" {
+					mi = ModeDir
+				}
+				if ents[j].mode == "40000" {
+					mj = ModeDir
+				}
+				return CompareEntries(ents[i].name, mi, ents[j].name, mj) < 0
+			})
+		}
+		var tree strings.Builder
+		for _, e := range ents {
+			tree.WriteString(entry(e.mode, e.name))
+		}
+		cmd := exec.Command("git", "-C", dir, "hash-object", "-t", "tree", "--literally", "-w", "--stdin")
+		cmd.Stdin = strings.NewReader(tree.String())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hash-object: %v", err)
+		}
+		oid := strings.TrimSpace(string(out))
+		fsck, _ := exec.Command("git", "-C", dir, "fsck", "--strict", "--no-dangling", "--no-progress").CombinedOutput()
+		os.Remove(filepath.Join(dir, ".git", "objects", oid[:2], oid[2:]))
+		gitSays := map[string]bool{}
+		for _, id := range []string{"duplicateEntries", "treeNotSorted"} {
+			if strings.Contains(string(fsck), id) {
+				gitSays[id] = true
+			}
+		}
+		_, err = CheckTree(SHA1, MustParseOID(oid), []byte(tree.String()))
+		var fe *FsckError
+		got := ""
+		if errors.As(err, &fe) {
+			got = fe.ID
+		}
+		switch {
+		case len(gitSays) == 0 && got != "":
+			t.Fatalf("%q: git fsck finds nothing, CheckTree: %v", ents, err)
+		case len(gitSays) > 0 && !gitSays[got]:
+			t.Fatalf("%q: git fsck says %v, CheckTree: %v\n%s", ents, gitSays, err, fsck)
+		}
+	})
 }

@@ -52,48 +52,84 @@ var ErrMalformedTree = errors.New("gitobj: malformed tree")
 // parse (unsorted, duplicate, odd modes) so that CheckTree can name the
 // problem; it fails only when the bytes have no entry structure.
 func DecodeTree(f Format, data []byte) (*TreeObject, error) {
-	size := f.Size()
 	// An entry takes at least a mode byte, a space, a name byte, a NUL
 	// and the id: room for that many entries, so appends never copy.
 	t := &TreeObject{}
 	if len(data) > 0 {
-		t.Entries = make([]TreeEntry, 0, len(data)/(size+4)+1)
+		t.Entries = make([]TreeEntry, 0, len(data)/(f.Size()+4)+1)
 	}
+	err := EachTreeEntry(f, data, func(r TreeEntryRef) error {
+		e := TreeEntry{Mode: r.Mode, Name: string(r.Name)}
+		e.OID.n = uint8(len(r.ID))
+		copy(e.OID.b[:], r.ID)
+		if !r.Canonical() {
+			e.RawMode = string(r.ModeText)
+		}
+		t.Entries = append(t.Entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// TreeEntryRef is one entry of tree bytes as EachTreeEntry reads it. Its
+// slices are of those bytes: valid while they are, copied by no one.
+type TreeEntryRef struct {
+	Mode     Mode
+	ModeText []byte // as stored
+	Name     []byte
+	ID       []byte // f.Size() bytes
+}
+
+// Canonical reports whether the mode is stored as git writes it (not
+// zero-padded: "40000", not "040000").
+func (r TreeEntryRef) Canonical() bool {
+	var canon [11]byte
+	return string(r.ModeText) == string(strconv.AppendUint(canon[:0], uint64(r.Mode), 8))
+}
+
+// EachTreeEntry calls fn for each entry of tree bytes, in stored order,
+// without allocating: what a check or a conversion that looks at each
+// entry once needs, where DecodeTree would make a string per name. It
+// accepts and fails exactly as DecodeTree does; an error from fn stops it
+// and is returned.
+func EachTreeEntry(f Format, data []byte, fn func(TreeEntryRef) error) error {
+	size := f.Size()
 	for len(data) > 0 {
 		sp := bytes.IndexByte(data, ' ')
 		if sp <= 0 {
-			return nil, fmt.Errorf("%w: missing mode", ErrMalformedTree)
+			return fmt.Errorf("%w: missing mode", ErrMalformedTree)
 		}
-		modeText := data[:sp]
+		r := TreeEntryRef{ModeText: data[:sp]}
 		var mode uint64
-		for _, c := range modeText {
+		for _, c := range r.ModeText {
 			if c < '0' || c > '7' {
-				return nil, fmt.Errorf("%w: bad mode %q", ErrMalformedTree, modeText)
+				return fmt.Errorf("%w: bad mode %q", ErrMalformedTree, r.ModeText)
 			}
 			mode = mode*8 + uint64(c-'0')
 			if mode > 0xffffffff {
-				return nil, fmt.Errorf("%w: bad mode %q", ErrMalformedTree, modeText)
+				return fmt.Errorf("%w: bad mode %q", ErrMalformedTree, r.ModeText)
 			}
 		}
+		r.Mode = Mode(mode)
 		rest := data[sp+1:]
 		nul := bytes.IndexByte(rest, 0)
 		if nul < 0 {
-			return nil, fmt.Errorf("%w: unterminated name", ErrMalformedTree)
+			return fmt.Errorf("%w: unterminated name", ErrMalformedTree)
 		}
 		if len(rest) < nul+1+size {
-			return nil, fmt.Errorf("%w: truncated object id", ErrMalformedTree)
+			return fmt.Errorf("%w: truncated object id", ErrMalformedTree)
 		}
-		e := TreeEntry{Mode: Mode(mode), Name: string(rest[:nul])}
-		e.OID.n = uint8(size)
-		copy(e.OID.b[:], rest[nul+1:nul+1+size])
-		var canon [11]byte // the mode as git writes it, without a string per entry
-		if string(modeText) != string(strconv.AppendUint(canon[:0], mode, 8)) {
-			e.RawMode = string(modeText)
-		}
-		t.Entries = append(t.Entries, e)
+		r.Name = rest[:nul:nul]
+		r.ID = rest[nul+1 : nul+1+size : nul+1+size]
 		data = rest[nul+1+size:]
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
-	return t, nil
+	return nil
 }
 
 // Encode writes the tree in git's format, entries in their current order.

@@ -1,7 +1,6 @@
 package storeremote
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,33 +35,14 @@ type treeEntry struct {
 	oid  objstore.GitOID
 }
 
-// eachTreeEntry calls fn for every entry of raw git tree bytes.
+// eachTreeEntry calls fn for every entry of raw git tree bytes
+// (gitobj.EachTreeEntry, with the id as the store keeps git ids).
 func eachTreeEntry(raw []byte, fn func(e treeEntry) error) error {
-	for len(raw) > 0 {
-		sp := bytes.IndexByte(raw, ' ')
-		if sp <= 0 {
-			return fmt.Errorf("storeremote: malformed tree: missing mode")
-		}
-		var e treeEntry
-		for _, c := range raw[:sp] {
-			if c < '0' || c > '7' {
-				return fmt.Errorf("storeremote: malformed tree: bad mode %q", raw[:sp])
-			}
-			e.mode = e.mode<<3 | uint32(c-'0')
-		}
-		rest := raw[sp+1:]
-		nul := bytes.IndexByte(rest, 0)
-		if nul < 0 || len(rest) < nul+1+len(e.oid) {
-			return fmt.Errorf("storeremote: malformed tree: truncated entry")
-		}
-		e.name = rest[:nul]
-		copy(e.oid[:], rest[nul+1:])
-		raw = rest[nul+1+len(e.oid):]
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return gitobj.EachTreeEntry(gitobj.SHA1, raw, func(r gitobj.TreeEntryRef) error {
+		e := treeEntry{mode: uint32(r.Mode), name: r.Name}
+		copy(e.oid[:], r.ID)
+		return fn(e)
+	})
 }
 
 // entryKind says what a tree entry mode points at.
