@@ -35,6 +35,9 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.connect(); err != nil {
+		return err
+	}
 	local, err := s.localRepo(ctx)
 	if err != nil {
 		return err
@@ -71,7 +74,7 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	// A clone from a remote that keeps clone packs installs one and
 	// fetches only what its tips lack.
 	var again []gitobj.Object
-	if cp, ok := s.cfg.Remote.(ClonePacker); ok && len(haves) == 0 {
+	if cp, ok := s.remote.(ClonePacker); ok && len(haves) == 0 {
 		pack, err := cp.InstallClonePack(ctx, wants, filepath.Join(local.GitDir(), "objects", "pack"))
 		if err != nil {
 			return fmt.Errorf("helper: fetch: %w", err)
@@ -86,7 +89,7 @@ func (s *session) fetch(ctx context.Context, first string) error {
 	// A remote that verifies what it serves (the helios store checks every
 	// value against its BLAKE3 ID) lets the pack writer check git ids with
 	// the fast SHA-1.
-	v, trusted := s.cfg.Remote.(VerifyingRemote)
+	v, trusted := s.remote.(VerifyingRemote)
 	pw, err := local.NewPackWriter(gitrepo.PackOptions{TrustedSource: trusted && v.VerifiesObjects(), KeepData: true})
 	if err != nil {
 		return fmt.Errorf("helper: fetch: %w", err)
@@ -98,7 +101,7 @@ func (s *session) fetch(ctx context.Context, first string) error {
 		}
 	}
 	sink := &progressSink{s: s, w: pw, what: "receiving objects"}
-	if err := s.cfg.Remote.Fetch(ctx, wants, haves, sink); err != nil {
+	if err := s.remote.Fetch(ctx, wants, haves, sink); err != nil {
 		pw.Abort()
 		return fmt.Errorf("helper: fetch: %w", err)
 	}

@@ -20,6 +20,12 @@ const MaxLineLength = 64 << 10
 // Config wires a helper session.
 type Config struct {
 	Remote Remote
+	// Connect, when Remote is nil, opens the remote. Serve calls it at
+	// once, in the background, and waits for it at the first command that
+	// needs the remote: opening (which may start a store's server) then
+	// overlaps git's first exchanges and the local git processes a push
+	// starts. Its error ends Serve at that command.
+	Connect func() (Remote, error)
 	// GitDir is $GIT_DIR as git exported it; empty when git runs the
 	// helper outside a repository (git ls-remote), where only list works.
 	GitDir string
@@ -51,6 +57,10 @@ type session struct {
 	refsDone chan struct{}
 	refs     []gitrepo.LocalRef
 	refsErr  error
+	// connected is closed once Config.Connect returned (remote, connErr).
+	connected chan struct{}
+	remote    Remote
+	connErr   error
 }
 
 // Serve runs the command loop until git ends it with a blank line or EOF.
@@ -66,6 +76,16 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	if s.cfg.Err == nil {
 		s.cfg.Err = io.Discard
+	}
+	s.remote = cfg.Remote
+	if s.remote == nil && cfg.Connect != nil {
+		s.connected = make(chan struct{})
+		go func() {
+			defer close(s.connected)
+			s.remote, s.connErr = cfg.Connect()
+		}()
+		// Serve's caller closes what Connect opened: it must be done.
+		defer func() { <-s.connected }()
 	}
 	defer s.close()
 	for {
@@ -263,12 +283,14 @@ func (s *session) setCAS(value string) error {
 func (s *session) list(ctx context.Context, forPush bool) error {
 	if forPush && s.cfg.GitDir != "" {
 		// A push follows, and it reads local objects: start the reader
-		// now, so that git's start-up overlaps the remote's answer. An
-		// error here comes back when the push asks for the reader.
+		// now, so that git's start-up overlaps the remote's answer (and
+		// the start of the store's server). An error here comes back when
+		// the push asks for the reader.
 		_, _ = s.catFile(ctx)
 	}
-	if !forPush && s.cfg.GitDir != "" && s.refsDone == nil {
-		// A fetch may follow: its haves, the local refs, are read meanwhile.
+	if s.cfg.GitDir != "" && s.refsDone == nil {
+		// The local refs are read meanwhile: a fetch's haves, or the
+		// values of the refs a push names in full (localRefs).
 		if local, err := s.localRepo(ctx); err == nil {
 			done := make(chan struct{})
 			s.refsDone = done
@@ -278,7 +300,11 @@ func (s *session) list(ctx context.Context, forPush bool) error {
 			}()
 		}
 	}
-	refs, err := s.cfg.Remote.List(ctx, forPush)
+	remote, err := s.connect()
+	if err != nil {
+		return err
+	}
+	refs, err := remote.List(ctx, forPush)
 	if err != nil {
 		return fmt.Errorf("helper: list: %w", err)
 	}
@@ -304,6 +330,17 @@ func (s *session) list(ctx context.Context, forPush bool) error {
 	}
 	s.out.WriteString("\n")
 	return nil
+}
+
+// connect waits for the remote (Config.Connect).
+func (s *session) connect() (Remote, error) {
+	if s.connected != nil {
+		<-s.connected
+	}
+	if s.remote == nil && s.connErr == nil {
+		return nil, errors.New("helper: no remote")
+	}
+	return s.remote, s.connErr
 }
 
 // localRefList returns the local refs: the ones read after `list`, the first

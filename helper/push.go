@@ -67,6 +67,9 @@ func (s *session) push(ctx context.Context, first string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.connect(); err != nil {
+		return err
+	}
 	specs := make([]pushLine, len(lines))
 	dsts := make(map[string]bool)
 	for i, line := range lines {
@@ -168,7 +171,7 @@ func (s *session) localRefs(ctx context.Context, specs []pushLine) (map[string]g
 	if err != nil {
 		return nil, err
 	}
-	refs, err := local.Refs(ctx)
+	refs, err := s.localRefList(ctx, local)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +275,7 @@ func (s *session) checkUpdate(ctx context.Context, u RefUpdate) (forced bool, er
 func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, error) {
 	opts := PushOptions{Atomic: s.atomic, DryRun: s.dryRun}
 	objs := &localObjects{s: s}
-	if c, ok := s.cfg.Remote.(CheckingRemote); ok && c.ChecksPushedObjects() {
+	if c, ok := s.remote.(CheckingRemote); ok && c.ChecksPushedObjects() {
 		objs.unchecked = true
 	}
 	if !s.dryRun {
@@ -288,7 +291,7 @@ func (s *session) sendUpdates(ctx context.Context, todo []RefUpdate) ([]error, e
 			objs.haves = append(objs.haves, v)
 		}
 	}
-	results, err := s.cfg.Remote.Push(ctx, todo, opts, objs)
+	results, err := s.remote.Push(ctx, todo, opts, objs)
 	if err != nil {
 		return nil, err
 	}
