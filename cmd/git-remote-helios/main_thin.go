@@ -15,7 +15,7 @@ import (
 
 func main() {
 	os.Exit(remotehelper.Run(context.Background(), os.Args[1:], os.Getenv("GIT_DIR"), os.Stdin, os.Stdout, os.Stderr,
-		remotehelper.Options{Direct: execHelios}))
+		remotehelper.Options{Direct: execHelios, DirectExecs: true}))
 }
 
 // execHelios hands a store no server serves to the helper inside the helios

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/helios-vcs/helios/helper"
+	"golang.org/x/sys/unix"
 )
 
 // Direct opens the store in dir in this process, as a Remote and what
@@ -33,6 +34,9 @@ type Options struct {
 	Direct Direct
 	// Wrap, if set, wraps the Remote (tests inject delays that way).
 	Wrap func(helper.Remote) helper.Remote
+	// DirectExecs says Direct replaces this process (the thin build execs
+	// helios): it can only be chosen before the helper reads from git.
+	DirectExecs bool
 }
 
 // Run is git-remote-helios with its arguments, $GIT_DIR and standard
@@ -49,43 +53,63 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 		}
 	}
 	var closer io.Closer
-	open := func(url string) (helper.Remote, error) {
+	wrap := func(r helper.Remote) helper.Remote {
+		if o.Wrap != nil {
+			return o.Wrap(r)
+		}
+		return r
+	}
+	// local reaches the store in dir: through its server, else opened
+	// here (Direct). closer is set before it returns.
+	local := func(dir string, fallback bool) (helper.Remote, error) {
+		srv, err := connectServed(dir, gitDir, stderr, fallback)
+		if err != nil {
+			return nil, err
+		}
+		if srv != nil {
+			closer = srv.c
+			return wrap(srv), nil
+		}
+		if o.Direct == nil {
+			return nil, fmt.Errorf("no server for the store %s, and this build cannot open it itself", dir)
+		}
+		r, c, err := o.Direct(dir, gitDir, stderr)
+		if err != nil {
+			return nil, err
+		}
+		closer = c
+		return wrap(r), nil
+	}
+	open := func(url string) (func() (helper.Remote, error), error) {
 		if strings.HasPrefix(url, "tls://") {
 			srv, err := connectTLS(url, gitDir, stderr)
 			if err != nil {
 				return nil, err
 			}
 			closer = srv.c
-			if o.Wrap != nil {
-				return o.Wrap(srv), nil
-			}
-			return srv, nil
+			return ready(wrap(srv)), nil
 		}
 		dir, err := StorePath(url)
 		if err != nil {
 			return nil, err
 		}
-		srv, err := connectServed(dir, gitDir, stderr)
-		if err != nil {
-			return nil, err
-		}
-		var r helper.Remote
-		if srv != nil {
-			r, closer = srv, srv.c
-		} else {
-			if o.Direct == nil {
-				return nil, fmt.Errorf("no server for the store %s, and this build cannot open it itself", dir)
-			}
-			if r, closer, err = o.Direct(dir, gitDir, stderr); err != nil {
+		// Reaching the server may mean starting it (about 0.1 s): that
+		// runs while git and the helper exchange their first commands,
+		// and while a push starts its own git processes. A Direct that
+		// takes this process over (DirectExecs) must come before the
+		// helper reads from git, so where the server may not start (no
+		// server wanted, or a store this user cannot write, which a
+		// running server may still serve) the choice is made first.
+		if os.Getenv("HELIOS_NO_SERVER") == "1" || o.DirectExecs && unix.Access(dir, unix.W_OK) != nil {
+			r, err := local(dir, true)
+			if err != nil {
 				return nil, err
 			}
+			return ready(r), nil
 		}
-		if o.Wrap != nil {
-			r = o.Wrap(r)
-		}
-		return r, nil
+		return func() (helper.Remote, error) { return local(dir, !o.DirectExecs) }, nil
 	}
-	code := helper.Main(ctx, args, gitDir, stdin, stdout, stderr, open)
+	code := helper.MainConnecting(ctx, args, gitDir, stdin, stdout, stderr, open)
 	if closer != nil {
 		if err := closer.Close(); err != nil {
 			fmt.Fprintf(stderr, "error: close store: %v\n", err)
@@ -95,6 +119,11 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 		}
 	}
 	return code
+}
+
+// ready is the connect function of a remote already reached.
+func ready(r helper.Remote) func() (helper.Remote, error) {
+	return func() (helper.Remote, error) { return r, nil }
 }
 
 // StorePath turns the URL git passes into the store directory:

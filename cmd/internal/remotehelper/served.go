@@ -31,14 +31,18 @@ type served struct {
 }
 
 // connectServed returns the store's server as a Remote, or nil when the
-// store is to be opened directly.
-func connectServed(dir, gitDir string, stderr io.Writer) (*served, error) {
+// store is to be opened directly. With fallback false (the store cannot
+// be opened here any more), a server that does not answer is an error.
+func connectServed(dir, gitDir string, stderr io.Writer, fallback bool) (*served, error) {
 	if os.Getenv("HELIOS_NO_SERVER") == "1" {
 		return nil, nil
 	}
 	cmd := serveCommand()
 	c, err := server.Connect(dir, server.ConnectOptions{Command: cmd})
 	if err != nil {
+		if !fallback {
+			return nil, fmt.Errorf("no server for the store %s (%w); HELIOS_NO_SERVER=1 opens it without one", dir, err)
+		}
 		if cmd != nil {
 			fmt.Fprintf(stderr, "helios: no server for %s (%v); opening the store directly\n", dir, err)
 		}
