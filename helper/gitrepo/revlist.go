@@ -11,15 +11,10 @@ import (
 )
 
 // ListObjects calls fn for every object reachable from tips and not from
-// haves: the oldest commit first, each commit followed by the trees and
-// blobs it is the first to name, each tree before the entries it names
-// (git rev-list --objects --reverse --in-commit-order). In that order a
-// receiver can store a history's commits while it streams, where rev-list's
-// own (all commits, then all trees and blobs, newest first) holds every
-// commit back until the oldest one's tree has come. --reverse costs no
-// wait: rev-list walks all commits before it lists any tree either way.
-// Haves the repository does not have are ignored (--ignore-missing), so
-// the remote's ref values can be passed as they are. Tips must exist.
+// haves, in git rev-list --objects order (commits first, each tree before
+// the entries it names). Haves the repository does not have are ignored
+// (--ignore-missing), so the remote's ref values can be passed as they
+// are. Tips must exist.
 func (r *Repo) ListObjects(ctx context.Context, tips, haves []gitobj.OID, fn func(gitobj.OID) error) (err error) {
 	if len(tips) == 0 {
 		return nil
@@ -37,7 +32,7 @@ func (r *Repo) ListObjects(ctx context.Context, tips, haves []gitobj.OID, fn fun
 		in.WriteString(h.String())
 		in.WriteByte('\n')
 	}
-	cmd := r.command(ctx, "rev-list", "--objects", "--no-object-names", "--reverse", "--in-commit-order", "--ignore-missing", "--stdin")
+	cmd := r.command(ctx, "rev-list", "--objects", "--no-object-names", "--ignore-missing", "--stdin")
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

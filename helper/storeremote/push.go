@@ -381,9 +381,6 @@ func (c *pushConv) store(t *treeWait, obj gitobj.Object, failed *atomic.Pointer[
 	case gitobj.Tree:
 		c.pending[oid] = obj
 		t.arrived(oid, obj.Data)
-	case gitobj.Commit:
-		c.pending[oid] = obj
-		t.commitArrived(oid, obj.Data)
 	default:
 		c.pending[oid] = obj
 	}
@@ -412,41 +409,12 @@ func (c *pushConv) readAll(ctx context.Context, objects helper.PushObjects, want
 	return objects.Read(ctx, missing, fn)
 }
 
-// treeWait converts pushed trees and commits as soon as everything they
-// name is known, while the rest of the push is still being read: a tree
-// once its entries are, a commit once its tree and its parents are. The
-// helper lists a push oldest commit first, each commit followed by the
-// trees and blobs it brings (git rev-list --reverse --in-commit-order),
-// so a history's commits are converted as it streams; in any other order
-// (or for a commit whose parent is in the store already) they wait for
-// receive's last pass.
+// treeWait converts pushed trees as soon as everything they name is
+// known, while the rest of the push is still being read.
 type treeWait struct {
 	c       *pushConv
-	waiting map[objstore.GitOID]int               // tree or commit → what it names that is not known yet
-	waiters map[objstore.GitOID][]objstore.GitOID // object → trees and commits waiting for it
-}
-
-// commitArrived notes a pushed commit and converts it if it can.
-func (t *treeWait) commitArrived(oid objstore.GitOID, raw []byte) {
-	tree, parents, err := commitLinks(raw)
-	if err != nil {
-		return // left for receive's last pass, which reports it
-	}
-	n := 0
-	for _, dep := range append(parents, tree) {
-		if _, ok := t.c.known[dep]; ok {
-			continue
-		}
-		n++
-		t.waiters[dep] = append(t.waiters[dep], oid)
-	}
-	if n > 0 {
-		t.waiting[oid] = n
-		return
-	}
-	if t.convert(oid) {
-		t.known(oid)
-	}
+	waiting map[objstore.GitOID]int               // tree → entries not known yet
+	waiters map[objstore.GitOID][]objstore.GitOID // object → trees waiting for it
 }
 
 // arrived notes a pushed tree and converts it if it can.
@@ -494,22 +462,14 @@ func (t *treeWait) known(oid objstore.GitOID) {
 	}
 }
 
-// convert converts a tree or a commit whose links are all known. One that
-// fails stays pending: receive's last pass converts it again and reports
-// why.
+// convert converts a tree whose entries are all known. A tree that fails
+// stays pending: receive's last pass converts it again and reports why.
 func (t *treeWait) convert(oid objstore.GitOID) bool {
 	obj, ok := t.c.pending[oid]
 	if !ok {
 		return false
 	}
-	var err error
-	if obj.Type == gitobj.Commit {
-		if _, err = t.c.convertCommit(oid, obj.Data); err != nil {
-			t.c.pending[oid] = obj // convertCommit let it go
-		}
-	} else {
-		_, err = t.c.convertTree(oid, obj.Data)
-	}
+	_, err := t.c.convertTree(oid, obj.Data)
 	return err == nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -534,76 +533,4 @@ func mustResolve(t *testing.T, s *objstore.Store, name string) objstore.ID {
 		t.Fatal(err)
 	}
 	return id
-}
-
-// TestCommitsConvertWhileStreaming: a commit is stored as soon as its tree
-// and its parents are (treeWait), not after the last object: in the order
-// the helper lists a push (oldest commit first, each followed by what it
-// brings), every commit is converted by the time the last object arrives.
-// A commit that names a blob as its tree or as a parent waits, and the
-// push fails with the reason.
-func TestCommitsConvertWhileStreaming(t *testing.T) {
-	h := newHistory(t)
-	g := h.g
-	_, s := newRemote(t)
-	c := &pushConv{s: s, w: s.NewWriter(), known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
-	defer c.w.Abort()
-	tw := treeWait{c: c, waiting: map[objstore.GitOID]int{}, waiters: map[objstore.GitOID][]objstore.GitOID{}}
-	var failed atomic.Pointer[error]
-	feed := func(ids ...gitobj.OID) {
-		for _, id := range ids {
-			c.store(&tw, g.objs[id], &failed)
-		}
-		if e := failed.Load(); e != nil {
-			t.Fatal(*e)
-		}
-	}
-	converted := func(id gitobj.OID) bool {
-		o, ok := c.known[fromGit(id)]
-		return ok && o.Type == objstore.GitCommit
-	}
-	c2 := g.objs[h.c2]
-	tree2, _, _ := commitLinks(c2.Data)
-	// c2 first: it waits for c1 and its tree.
-	feed(h.c2)
-	if converted(h.c2) {
-		t.Fatal("c2 converted before its parent and its tree came")
-	}
-	var sub gitobj.OID
-	eachTreeEntry(g.objs[h.tree1].Data, func(e treeEntry) error {
-		if string(e.name) == "dir" {
-			sub = gitobj.MustParseOID(e.oid.String())
-		}
-		return nil
-	})
-	a1 := gitobj.MustParseOID(gitID(t, gitobj.Blob, "a 1\n"))
-	a2 := gitobj.MustParseOID(gitID(t, gitobj.Blob, "a 2\n"))
-	feed(h.c1, h.tree1, a1, sub, h.blob, h.big1)
-	if !converted(h.c1) {
-		t.Fatal("c1 not converted once its tree was")
-	}
-	if converted(h.c2) {
-		t.Fatal("c2 converted before its tree came")
-	}
-	feed(gitobj.MustParseOID(tree2.String()), a2)
-	if !converted(h.c2) || len(c.pending) != 0 {
-		t.Fatalf("after the last object: c2 converted %v, %d objects pending", converted(h.c2), len(c.pending))
-	}
-
-	// A commit naming a blob as its tree waits, and fails with the reason.
-	r, _ := newRemote(t)
-	bad := g.commit(h.blob, "bad\n")
-	objs := &pushObjects{g: g, ids: []gitobj.OID{bad, h.blob}}
-	_, err := r.Push(context.Background(), []helper.RefUpdate{{Name: "refs/heads/bad", New: bad}}, helper.PushOptions{}, objs)
-	if err == nil || !strings.Contains(err.Error(), "as its tree, it is a blob") {
-		t.Fatalf("push of a commit whose tree is a blob: %v", err)
-	}
-}
-
-func gitID(t *testing.T, typ gitobj.Type, data string) string {
-	id, err := gitobj.HashObject(gitobj.SHA1, typ, []byte(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id.String()
 }
