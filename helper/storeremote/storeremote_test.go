@@ -534,3 +534,23 @@ func mustResolve(t *testing.T, s *objstore.Store, name string) objstore.ID {
 	}
 	return id
 }
+
+// TestPushCommitTypeMismatch: a commit that names a blob as its tree, or a
+// tree as its parent, fails the push with the reason.
+func TestPushCommitTypeMismatch(t *testing.T) {
+	for _, c := range []struct {
+		reason string
+		make   func(h *history) gitobj.OID
+	}{
+		{"as its tree, it is a blob", func(h *history) gitobj.OID { return h.g.commit(h.blob, "bad\n") }},
+		{"as a parent, it is a tree", func(h *history) gitobj.OID { return h.g.commit(h.tree1, "bad parent\n", h.tree1) }},
+	} {
+		h := newHistory(t)
+		bad := c.make(h)
+		r, _ := newRemote(t)
+		_, err := r.Push(context.Background(), []helper.RefUpdate{{Name: "refs/heads/bad", New: bad}}, helper.PushOptions{}, h.g.all())
+		if err == nil || !strings.Contains(err.Error(), c.reason) {
+			t.Errorf("push of a commit naming a wrong type: %v, want %q", err, c.reason)
+		}
+	}
+}
