@@ -269,21 +269,25 @@ func spawn(dir string, cmd *exec.Cmd) (<-chan error, error) {
 	return exited, nil
 }
 
-// Executable returns the executable called name beside the running one,
-// else the one on $PATH, else "": how a front end finds the program it
-// hands work to (the thin helios its helios-store, the helper helios).
-func Executable(name string) string {
+// Executable returns the first of names found beside the running
+// executable, else the first found on $PATH, else "": how a front end
+// finds the program it hands work to (the thin helios its helios-store,
+// the helper the full helios).
+func Executable(names ...string) string {
 	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		for _, name := range names {
+			p := filepath.Join(filepath.Dir(self), name)
+			if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+				return p
+			}
+		}
+	}
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return ""
-	}
-	return p
+	return ""
 }
 
 // BuildID identifies the running executable by its file's device, inode,
