@@ -7,10 +7,12 @@
 # Without REPO it generates a history with scripts/gen-history.py
 # (COMMITS=3000 FILES=1000 by default, repacked like a real repository).
 # It measures:
-#   push      all branches and tags into an empty store   vs  git push file:// into an empty bare repo
-#   clone     git clone --mirror helios::STORE right after the push  vs  git clone --mirror file://BARE
+#   push      all branches and tags into an empty store (its server started by the push)
+#             vs  git push file:// into an empty bare repo (median of ROUNDS=3, each into new ones)
+#   clone     git clone --mirror helios::STORE right after each push  vs  git clone --mirror file://BARE
 #             (the server makes a clone pack of the branches after a push: helper/clonepack)
 #   clone-cold   the same with no clone pack (server stopped, cache removed): every object packed
+#             (median of ROUNDS)
 #   clone-again  the same clone again: it installs the clone pack the cold one left
 #   push1     a one-commit push (median of 3)              vs  the same over file://
 #   fetch1    a one-commit fetch (median of 3)             vs  the same over file://
@@ -40,16 +42,9 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int(
 
 store=$work/store
 bare=$work/bare.git
-helios init -q --store "$store"
-git init -q --bare "$bare"
-git -C "$bare" symbolic-ref HEAD "$(git -C "$src" symbolic-ref HEAD)"
 refspecs=('refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*')
 
 prof() { if [ -n "${HELIOS_PROFILE:-}" ]; then mkdir -p "$HELIOS_PROFILE"; echo "HELIOS_HELPER_CPUPROFILE=$HELIOS_PROFILE/$1.prof"; else echo "HELIOS_UNUSED=1"; fi; }
-
-tf=$(elapsed git -C "$src" push -q "file://$bare" "${refspecs[@]}")
-th=$(elapsed env "$(prof push)" HELIOS_SERVE_CPUPROFILE="${HELIOS_PROFILE:+$HELIOS_PROFILE/serve.prof}" git -C "$src" push -q "helios::$store" "${refspecs[@]}")
-pair push "$th" "$tf" s
 
 same() { # the two clones hold the same objects
 	if [ "$(git -C "$1" rev-list --objects --all | sort | md5sum)" != "$(git -C "$2" rev-list --objects --all | sort | md5sum)" ]; then
@@ -58,23 +53,57 @@ same() { # the two clones hold the same objects
 	fi
 }
 
-# A clone right after the push: the store's server makes the clone pack of
-# the pushed branches in the background after a push, and the clone waits
-# for that build (so helios goes first here, before the build can finish).
-th=$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios")
-tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
-pair clone "$th" "$tf" s
-same "$work/clone-file" "$work/clone-helios"
-rm -rf "$work/clone-file" "$work/clone-helios"
+# ROUNDS (3) full pushes, each into a new empty store (its server started
+# by the push) and a new empty bare repository, and a clone of each right
+# after the push: the medians are printed (the machines this is run on
+# vary by 10-30% from one second to the next). The store's server makes
+# the clone pack of the pushed branches in the background after a push,
+# and the clone waits for that build (so helios goes first, before the
+# build can finish). The last round's store and repository stay for what
+# follows.
+rounds=${ROUNDS:-3}
+p_h=() p_f=() c_h=() c_f=()
+for r in $(seq "$rounds"); do
+	s=$store b=$bare
+	if [ "$r" -lt "$rounds" ]; then s=$work/store-$r b=$work/bare-$r.git; fi
+	helios init -q --store "$s"
+	git init -q --bare "$b"
+	git -C "$b" symbolic-ref HEAD "$(git -C "$src" symbolic-ref HEAD)"
+	p_f+=("$(elapsed git -C "$src" push -q "file://$b" "${refspecs[@]}")")
+	if [ "$r" -eq "$rounds" ]; then
+		p_h+=("$(elapsed env "$(prof push)" HELIOS_SERVE_CPUPROFILE="${HELIOS_PROFILE:+$HELIOS_PROFILE/serve.prof}" git -C "$src" push -q "helios::$s" "${refspecs[@]}")")
+	else
+		p_h+=("$(elapsed git -C "$src" push -q "helios::$s" "${refspecs[@]}")")
+	fi
+	c_h+=("$(elapsed git clone -q --mirror "helios::$s" "$work/clone-helios")")
+	c_f+=("$(elapsed git clone -q --mirror "file://$b" "$work/clone-file")")
+	same "$work/clone-file" "$work/clone-helios"
+	rm -rf "$work/clone-file" "$work/clone-helios"
+	if [ "$r" -lt "$rounds" ]; then
+		helios serve --stop --store "$s" >/dev/null 2>&1 || true
+		rm -rf "$s" "$b"
+	fi
+done
+pair push "$(median "${p_h[@]}")" "$(median "${p_f[@]}")" s
+pair clone "$(median "${c_h[@]}")" "$(median "${c_f[@]}")" s
 
 # A clone with no clone pack in the store: every object is read, packed
-# and compressed while git waits.
-helios serve --stop --store "$store" >/dev/null 2>&1 || true
-rm -rf "$store/clonepacks"
-tf=$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")
-th=$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")
-pair clone-cold "$th" "$tf" s
-same "$work/clone-file" "$work/clone-helios"
+# and compressed while git waits. ROUNDS times, the median.
+c_h=() c_f=()
+for r in $(seq "$rounds"); do
+	helios serve --stop --store "$store" >/dev/null 2>&1 || true
+	rm -rf "$store/clonepacks"
+	c_f+=("$(elapsed git clone -q --mirror "file://$bare" "$work/clone-file")")
+	if [ "$r" -eq "$rounds" ]; then
+		c_h+=("$(elapsed env "$(prof clone)" git clone -q --mirror "helios::$store" "$work/clone-helios")")
+	else
+		c_h+=("$(elapsed git clone -q --mirror "helios::$store" "$work/clone-helios")")
+	fi
+	same "$work/clone-file" "$work/clone-helios"
+	# The last two clones stay: the one-commit fetches below go into them.
+	if [ "$r" -lt "$rounds" ]; then rm -rf "$work/clone-file" "$work/clone-helios"; fi
+done
+pair clone-cold "$(median "${c_h[@]}")" "$(median "${c_f[@]}")" s
 
 # The cold clone left a clone pack in the store (helper/clonepack); a
 # second clone of the same refs installs it instead of packing again.
