@@ -26,19 +26,9 @@
 source "$(dirname "$0")/bench-setup.sh"
 echo "# $what; $(git -C "$src" rev-list --all --count) commits, $(git -C "$src" for-each-ref | wc -l) refs, git $(git --version | cut -d' ' -f3)" >&2
 
-now() { date +%s%N; }
-# elapsed CMD...: run CMD quietly, print seconds.
-elapsed() {
-	local s e
-	s=$(now)
-	"$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	e=$(now)
-	awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }'
-}
 pair() { # name helios file unit
 	awk -v n="$1" -v h="$2" -v f="$3" -v u="$4" 'BEGIN { printf "{\"op\": \"%s\", \"helios\": %s, \"file\": %s, \"unit\": \"%s\", \"ratio\": %.2f}\n", n, h, f, u, (f > 0 ? h / f : 0) }'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 store=$work/store
 bare=$work/bare.git

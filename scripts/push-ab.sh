@@ -15,7 +15,6 @@ set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 REV_A REV_B [REPO]" >&2; exit 2; }
 a=$1 b=$2
 shift 2
-root=$(cd "$(dirname "$0")/.." && pwd)
 source "$(dirname "$0")/bench-setup.sh"
 rounds=${ROUNDS:-6}
 # build REV DIR: the two executables of REV into DIR.
@@ -33,35 +32,25 @@ build "$a" "$work/a"
 build "$b" "$work/b"
 echo "# $what; A $a, B $b; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 refspecs=('refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*')
-now() { date +%s%N; }
 # push BIN: seconds of a full push into a new store through BIN's build.
 push() {
-	local s e store=$work/store
+	local store=$work/store
 	rm -rf "$store" "$src/.git/helios"
 	PATH=$1:$PATH helios init -q --store "$store"
-	s=$(now)
-	PATH=$1:$PATH git -C "$src" push -q "helios::$store" "${refspecs[@]}" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	e=$(now)
+	elapsed env PATH="$1:$PATH" git -C "$src" push -q "helios::$store" "${refspecs[@]}"
 	PATH=$1:$PATH helios serve --stop --store "$store" >/dev/null 2>&1 || true
-	awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }'
 }
-: >"$work/rounds"
+a_=() b_=() f_=() ra=() rb=()
 for i in $(seq "$rounds"); do
 	ta=$(push "$work/a")
 	tb=$(push "$work/b")
 	rm -rf "$work/bare.git"
 	git init -q --bare "$work/bare.git"
-	s=$(now)
-	git -C "$src" push -q "file://$work/bare.git" "${refspecs[@]}"
-	e=$(now)
-	tf=$(awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }')
-	echo "$ta $tb $tf" >>"$work/rounds"
+	tf=$(elapsed git -C "$src" push -q "file://$work/bare.git" "${refspecs[@]}")
+	a_+=("$ta") b_+=("$tb") f_+=("$tf")
+	ra+=("$(awk -v a="$ta" -v f="$tf" 'BEGIN { print a / f }')")
+	rb+=("$(awk -v b="$tb" -v f="$tf" 'BEGIN { print b / f }')")
 	awk -v i="$i" -v a="$ta" -v b="$tb" -v f="$tf" 'BEGIN { printf "{\"round\": %d, \"a\": %s, \"b\": %s, \"file\": %s, \"a_ratio\": %.2f, \"b_ratio\": %.2f}\n", i, a, b, f, a / f, b / f }'
 done
-med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ma=$(awk '{ print $1 }' "$work/rounds" | med)
-mb=$(awk '{ print $2 }' "$work/rounds" | med)
-mf=$(awk '{ print $3 }' "$work/rounds" | med)
-ra=$(awk '{ print $1 / $3 }' "$work/rounds" | med)
-rb=$(awk '{ print $2 / $3 }' "$work/rounds" | med)
-echo "{\"median\": true, \"a\": $ma, \"b\": $mb, \"file\": $mf, \"a_ratio\": $(printf '%.2f' "$ra"), \"b_ratio\": $(printf '%.2f' "$rb")}"
+printf '{"median": true, "a": %s, "b": %s, "file": %s, "a_ratio": %.2f, "b_ratio": %.2f}\n' \
+	"$(median "${a_[@]}")" "$(median "${b_[@]}")" "$(median "${f_[@]}")" "$(median "${ra[@]}")" "$(median "${rb[@]}")"

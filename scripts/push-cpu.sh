@@ -50,6 +50,6 @@ for i in $(seq "$rounds"); do
 	printf '{"round": %d, "helios_wall": %s, "helios_client_cpu": %s, "helios_server_cpu": %s, "file_wall": %s, "file_cpu": %s, "ratio": %.2f}\n' \
 		"$i" "$hw" "$hc" "$sc" "$fw" "$fc" "$(awk -v a="$hw" -v b="$fw" 'BEGIN { print a / b }')"
 done
-med() { cut -d' ' -f"$1" "$work/rounds" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+med() { median $(cut -d' ' -f"$1" "$work/rounds"); }
 printf '{"median": true, "helios_wall": %s, "helios_client_cpu": %s, "helios_server_cpu": %s, "file_wall": %s, "file_cpu": %s, "ratio": %.2f}\n' \
 	"$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" "$(med 5)" "$(awk -v a="$(med 1)" -v b="$(med 4)" 'BEGIN { print a / b }')"
