@@ -18,8 +18,14 @@ func Main(ctx context.Context, args []string, gitDir string, stdin io.Reader, st
 		if err != nil {
 			return nil, err
 		}
-		return func() (Remote, error) { return r, nil }, nil
+		return Reached(r), nil
 	})
+}
+
+// Reached is the connect function (MainConnecting, Config.Connect) of a
+// remote already reached.
+func Reached(r Remote) func() (Remote, error) {
+	return func() (Remote, error) { return r, nil }
 }
 
 // MainConnecting is Main for a remote that takes a while to reach (a

@@ -105,7 +105,7 @@ func checkTreeEntry(id OID, e TreeEntryRef, name string, i int, prevName string,
 			return fsckErr(id, "gitmodulesPath", ".gitmodules behind a backslash in %q", name)
 		}
 	}
-	if !e.Canonical() && e.ModeText[0] == '0' {
+	if e.ModeText[0] == '0' && !e.Canonical() { // formats the mode only then
 		return fsckErr(id, "zeroPaddedFilemode", "contains zero-padded file modes (%q %q)", e.ModeText, name)
 	}
 	switch e.Mode {

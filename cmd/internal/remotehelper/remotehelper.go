@@ -87,7 +87,7 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 				return nil, err
 			}
 			closer = srv.c
-			return ready(wrap(srv)), nil
+			return helper.Reached(wrap(srv)), nil
 		}
 		dir, err := StorePath(url)
 		if err != nil {
@@ -105,7 +105,7 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 			if err != nil {
 				return nil, err
 			}
-			return ready(r), nil
+			return helper.Reached(r), nil
 		}
 		return func() (helper.Remote, error) { return local(dir, !o.DirectExecs) }, nil
 	}
@@ -119,11 +119,6 @@ func Run(ctx context.Context, args []string, gitDir string, stdin io.Reader, std
 		}
 	}
 	return code
-}
-
-// ready is the connect function of a remote already reached.
-func ready(r helper.Remote) func() (helper.Remote, error) {
-	return func() (helper.Remote, error) { return r, nil }
 }
 
 // StorePath turns the URL git passes into the store directory:
