@@ -379,7 +379,7 @@ func (w *Writer) PutGitObject(oid GitOID, o GitObject) {
 	w.pending = append(w.pending, pendingObj{key: gitObjKey(oid), value: v, git: gitObjEntry})
 	w.size += 22 + len(v)
 	if k := o.Type.storeKind(); k != 0 {
-		w.pending = append(w.pending, pendingObj{key: gitRevKey(k, o.ID), value: bytes.Clone(oid[:]), git: gitRevEntry})
+		w.pending = append(w.pending, pendingObj{key: gitRevKey(k, o.ID), value: bytes.Clone(oid[:]), kind: k, git: gitRevEntry})
 		w.size += 35 + len(oid)
 	}
 }

@@ -239,30 +239,38 @@ func TestPutGitObjectAhead(t *testing.T) {
 	tree, _ := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "x", Mode: objstore.ModeFile, ID: blob}}})
 	state, _ := w.PutState(&objstore.State{Root: tree})
 	var first objstore.GitBatch
-	first.PutObject(oidOf(1), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
+	first.PutObject(oidOf(6), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: []byte("v")})
 	if err := s.NewWriter().CommitGit(&first); err != nil {
 		t.Fatal(err)
 	}
-	w.PutGitObject(oidOf(2), objstore.GitObject{Type: objstore.GitBlob, ID: blob}) // same blob, second oid
+	w.PutGitObject(oidOf(2), objstore.GitObject{Type: objstore.GitBlob, ID: blob})
 	w.PutGitObject(oidOf(3), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: bytes.Repeat([]byte("t"), objstore.IngestBytes)})
-	w.PutGitObject(oidOf(5), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: []byte("u")}) // same tree, second oid
+	w.PutGitObject(oidOf(5), objstore.GitObject{Type: objstore.GitTree, ID: tree, Raw: []byte("u")}) // same tree, third oid
 	w.PutGitObject(oidOf(4), objstore.GitObject{Type: objstore.GitCommit, ID: state, Raw: []byte("c")})
+	w.PutGitObject(oidOf(7), objstore.GitObject{Type: objstore.GitCommit, ID: state, Raw: []byte("d")}) // same state, second oid
 	if _, err := s.GitObject(oidOf(4)); !errors.Is(err, objstore.ErrNotFound) {
 		t.Fatalf("entry visible before a flush: %v", err)
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []byte{2, 3, 4, 5} {
+	for _, b := range []byte{2, 3, 4, 5, 6, 7} {
 		if _, ok, err := s.GitLookup(oidOf(b)); err != nil || !ok {
 			t.Errorf("GitLookup(%v) = %v, %v after the flush, want its objects there", oidOf(b), ok, err)
 		}
 	}
-	if oid, err := s.GitOID(objstore.KindBlob, blob); err != nil || oid != oidOf(1) {
-		t.Errorf("reverse entry of the blob = %v, %v, want the first oid %v", oid, err, oidOf(1))
-	}
-	if oid, err := s.GitOID(objstore.KindTree, tree); err != nil || oid != oidOf(3) {
-		t.Errorf("reverse entry of the tree = %v, %v, want the first oid %v", oid, err, oidOf(3))
+	for _, c := range []struct {
+		kind objstore.Kind
+		id   objstore.ID
+		want objstore.GitOID
+	}{
+		{objstore.KindBlob, blob, oidOf(2)},
+		{objstore.KindTree, tree, oidOf(6)},   // stored before
+		{objstore.KindState, state, oidOf(4)}, // queued first
+	} {
+		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
+			t.Errorf("reverse entry of the %v = %v, %v, want the first oid %v", c.kind, oid, err, c.want)
+		}
 	}
 	if kv.Ingests != 1 {
 		t.Errorf("%d ingests, want the big flush in 1", kv.Ingests)

@@ -17,7 +17,7 @@ type objRef struct {
 type pendingObj struct {
 	key, value []byte
 	head       []byte // written before value (Batch.PutParts): a blob's encoding
-	kind       Kind
+	kind       Kind   // a reverse entry's: the kind of the object it maps
 	id         ID
 	tree       *Tree // decoded, for the L1 cache once written
 	// git marks a git mapping entry (PutGitObject), not an object: an
@@ -68,6 +68,11 @@ type Writer struct {
 	// for a bulk load (a push of a whole history), whose trees nobody is
 	// about to read, and whose memory would grow by the cache's size.
 	Uncached bool
+	// Fresh says the blobs put are new to the store but for a few: a
+	// push's, whose git ids the store did not map. They are then written
+	// without asking the store first; one it has gets the same content
+	// again. Chunks are still looked up (see lookUp).
+	Fresh bool
 
 	splitter splitter // cuts large blobs
 
@@ -245,14 +250,10 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 	if len(pending) == 0 {
 		return 0, nil
 	}
-	// Only blobs, chunks and git reverse entries are looked up: a new tree
-	// or state after an edit almost never exists already, and writing one
-	// again is harmless (same key, same bytes), while a lookup costs more
-	// than the write. A reverse entry is written only where none is.
 	var keys [][]byte
 	var idx []int
 	for i := range pending {
-		if p := &pending[i]; p.git == gitRevEntry || p.git == 0 && (p.kind == KindBlob || p.kind == KindChunk) {
+		if w.lookUp(&pending[i]) {
 			keys = append(keys, pending[i].key)
 			idx = append(idx, i)
 		}
@@ -282,7 +283,7 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 		if present[i] {
 			continue
 		}
-		if p := &pending[i]; p.git == gitRevEntry {
+		if p := &pending[i]; p.git == gitRevEntry && p.kind != KindBlob {
 			if revs[string(p.key)] {
 				continue
 			}
@@ -302,6 +303,36 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 	}
 	// Payloads go to the tier before the batch that records where they are.
 	return objects, w.s.appendTier(tiered, b)
+}
+
+// lookUp reports whether batchOf asks the KV for a pending entry before it
+// writes it. Writing an entry again is harmless where it can only hold
+// the same content (same key, same bytes), and a lookup (a miss through
+// every table file level 0 holds in the middle of a push) costs more than
+// the write; so only what dedup or first-wins needs is looked up:
+//   - chunks: the point of chunking is that versions of a large blob
+//     share them;
+//   - blobs, unless the writer is Fresh (a large one was looked up before
+//     it was chunked);
+//   - reverse entries of trees and states, which keep the first git id
+//     recorded where several git objects stand for one store object.
+//
+// A new tree or state after an edit almost never exists already, and a
+// blob's reverse entry can only ever hold its content's one SHA-1 id.
+// (When SHA-256 ids live beside SHA-1 ones, a blob can have two, and its
+// reverse entry is first-wins too.)
+func (w *Writer) lookUp(p *pendingObj) bool {
+	switch {
+	case p.git == gitRevEntry:
+		return p.kind != KindBlob
+	case p.git != 0:
+		return false
+	case p.kind == KindChunk:
+		return true
+	case p.kind == KindBlob:
+		return !w.Fresh
+	}
+	return false
 }
 
 // afterWrite puts freshly written trees into the L1 cache and updates the
@@ -352,6 +383,20 @@ func (w *Writer) write(pending []pendingObj, tables int) error {
 	}
 	w.afterWriteOf(pending, n, b.Size())
 	return nil
+}
+
+// StartFlush hands the pending objects to the background write now, when
+// the writer is Background and they are a bulk load's worth (IngestBytes):
+// for a caller that has just put the last objects others will refer to,
+// and goes on working out those others (a push's commits, which come
+// first but are stored last) while the table files are built. Smaller
+// pending objects stay for the next Flush or Commit, which then writes
+// them in one go instead of two.
+func (w *Writer) StartFlush() error {
+	if !w.Background || w.size < IngestBytes {
+		return nil
+	}
+	return w.flushBackground()
 }
 
 // flushBackground hands the pending objects to a goroutine that writes

@@ -70,6 +70,62 @@ func TestWriterBackgroundFlush(t *testing.T) {
 	}
 }
 
+// StartFlush writes a bulk load's worth of pending objects while the
+// caller goes on (one ingestion, then the state in a write of its own),
+// and leaves fewer pending bytes for the next Flush, which writes them in
+// one go with what comes after.
+func TestWriterStartFlush(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprint("big=", big), func(t *testing.T) {
+			kv := objstore.NewMemKV()
+			s := newStore(t, kv)
+			writes0 := kv.Writes // the store's own, at Init
+			w := s.NewWriter()
+			w.Background = true
+			w.FlushBytes = 1 << 30
+			n := 100
+			if big {
+				n = objstore.IngestBytes/4000 + 1
+			}
+			var tree objstore.Tree
+			for i := range n {
+				id, err := w.PutBlob(fmt.Appendf(nil, "blob %d %04000d", i, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tree.Entries = append(tree.Entries, objstore.Entry{Name: fmt.Sprintf("f%04d", i), Mode: objstore.ModeFile, ID: id})
+			}
+			root, err := w.PutTree(&tree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.StartFlush(); err != nil {
+				t.Fatal(err)
+			}
+			state, err := w.PutState(&objstore.State{Root: root, Message: "m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(1)
+			if big {
+				want = 2
+			}
+			if got := kv.Writes - writes0; got != want || kv.Ingests != want-1 {
+				t.Errorf("%d writes, %d ingestions; want %d and %d", got, kv.Ingests, want, want-1)
+			}
+			if err := w.Commit(objstore.RefUpdate{Name: "refs/heads/main", New: state}); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := s.Fsck(context.Background(), true); err != nil || !rep.Clean() {
+				t.Fatalf("fsck: %+v, %v", rep, err)
+			}
+		})
+	}
+}
+
 // PutBlobOwned keeps a small blob's buffer instead of copying it: the
 // stored value is the same as PutBlob's, through a plain and a sealed KV,
 // by a Write and by an ingestion.

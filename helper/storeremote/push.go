@@ -84,6 +84,9 @@ func (r *Remote) Push(ctx context.Context, updates []helper.RefUpdate, opts help
 	// Pushed trees stay out of the store's cache (64 MiB of them after a
 	// whole history, each MiB of which the server first had to fault in).
 	w.Uncached = true
+	// The objects come because the store has no git id for them: their
+	// blobs are new but for the few a state made inside helios holds.
+	w.Fresh = true
 	c := &pushConv{r: r, s: s, w: w, known: map[objstore.GitOID]objstore.GitObject{}, pending: map[objstore.GitOID]gitobj.Object{}}
 	defer c.w.Abort()
 	if err := c.receive(ctx, objects); err != nil {
@@ -339,6 +342,11 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	}
 	if e := failed.Load(); e != nil {
 		return *e
+	}
+	// The trees and blobs still pending are written while the commits
+	// that refer to them are converted.
+	if err := c.w.StartFlush(); err != nil {
+		return err
 	}
 	for oid, o := range found {
 		if _, ok := c.known[oid]; !ok {
