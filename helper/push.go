@@ -418,7 +418,7 @@ func (o *localObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gitob
 
 // Stream implements PushObjectStreamer: git rev-list feeds git cat-file
 // while its output is still coming.
-func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+func (o *localObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error {
 	if err := o.quickList(ctx); err != nil {
 		return err
 	}
@@ -432,9 +432,11 @@ func (o *localObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, 
 	lerr := make(chan error, 1)
 	go func() {
 		defer close(ids)
+		run := make([]gitobj.OID, 1) // git lists one at a time here
 		lerr <- o.list(lctx, func(id gitobj.OID) error {
-			ok, err := want(id)
-			if err != nil || !ok {
+			run[0] = id
+			ok, err := want(run)
+			if err != nil || !ok[0] {
 				return err
 			}
 			select {

@@ -117,18 +117,25 @@ type PushObjectLister interface {
 	List(ctx context.Context, fn func(gitobj.OID) error) error
 }
 
+// WantRun is the longest run of ids a PushObjectStreamer hands its want
+// at once.
+const WantRun = 1024
+
 // PushObjectStreamer is PushObjects that reads objects while it is still
 // listing them, so that a big push does not wait for the whole listing
 // (git rev-list) before the first object arrives. An optional ability: a
 // Remote falls back to IDs and Read.
 type PushObjectStreamer interface {
-	// Stream lists the objects IDs lists, in the same order, calls want
-	// for each once, and reads those want accepts as Read would (verified,
-	// in listing order, Data fn's to keep). want runs on the listing's
-	// goroutine and fn on the caller's, concurrently with each other; each
-	// is called in order. The first error from want, fn, the listing or a
-	// check ends Stream and is returned.
-	Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error
+	// Stream lists the objects IDs lists, in the same order, asks want
+	// about each once, and reads those want accepts as Read would
+	// (verified, in listing order, Data fn's to keep). want gets the ids
+	// in runs, as many as the listing has at hand, so that a remote can
+	// look a run up in one read; it returns one verdict per id, and may
+	// read the run only until it returns. want runs
+	// on the listing's goroutine and fn on the caller's, concurrently with
+	// each other; each is called in order. The first error from want, fn,
+	// the listing or a check ends Stream and is returned.
+	Stream(ctx context.Context, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error
 }
 
 // PushObjectPiper is PushObjects that can hand objects over as a pipe that

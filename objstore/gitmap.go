@@ -247,6 +247,29 @@ func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
 	return o, ok, err
 }
 
+// GitLookups is GitLookup for many ids at once: the mapping in one read
+// where the KV is a MultiGetter (most ids of a push are not mapped, and a
+// miss costs a probe of every table file level 0 holds), then the store
+// objects of the few that are. ok[i] says whether oids[i] is mapped to an
+// object still there.
+func (s *Store) GitLookups(oids []GitOID) (objs []GitObject, ok []bool, err error) {
+	objs, ok, err = s.GitObjects(oids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range oids {
+		if !ok[i] {
+			continue
+		}
+		if k := objs[i].Type.storeKind(); k != 0 {
+			if ok[i], err = s.Has(k, objs[i].ID); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return objs, ok, nil
+}
+
 // GitOID returns the git id recorded for a store object (a state, tree or
 // blob), or an error wrapping ErrNotFound for one that never went through
 // git and was not exported yet.

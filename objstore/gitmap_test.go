@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/helios-vcs/helios/objstore"
@@ -350,6 +351,33 @@ func TestGitObjects(t *testing.T) {
 		}
 		if multi && mg.calls != 1 {
 			t.Errorf("%d MultiGet calls, want 1", mg.calls)
+		}
+
+		// GitLookups agrees with GitLookup, which also wants the store
+		// object there: a mapping whose tree is gone is not found.
+		var gone objstore.GitOID
+		gone[0] = 4
+		var g2 objstore.GitBatch
+		g2.PutObject(gone, objstore.GitObject{Type: objstore.GitTree, ID: objstore.ID{1}, Raw: []byte{}})
+		if err := s.NewWriter().CommitGit(&g2); err != nil {
+			t.Fatal(err)
+		}
+		ids := []objstore.GitOID{a, gone, missing, b, a}
+		objs, ok, err := s.GitLookups(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, oid := range ids {
+			want, wantOK, err := s.GitLookup(oid)
+			if err != nil || ok[i] != wantOK || ok[i] && (objs[i].Type != want.Type || objs[i].ID != want.ID) {
+				t.Errorf("multi %v: GitLookups[%d] = %+v, %v; GitLookup %+v, %v, %v", multi, i, objs[i], ok[i], want, wantOK, err)
+			}
+		}
+		if want := []bool{true, false, false, true, true}; !slices.Equal(ok, want) {
+			t.Errorf("multi %v: GitLookups found %v, want %v", multi, ok, want)
+		}
+		if multi && mg.calls != 2 {
+			t.Errorf("%d MultiGet calls, want 2", mg.calls)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -270,23 +271,38 @@ func (c *pushConv) batch(updates []helper.RefUpdate, refUpdates []objstore.RefUp
 // converted once all is read.
 func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) error {
 	// want runs on the listing's side: it skips what was offered before
-	// and what the store has, which it notes in found.
+	// and what the store has, which it notes in found. It looks a run of
+	// ids up in one read.
 	found := map[objstore.GitOID]objstore.GitObject{}
 	offered := map[objstore.GitOID]bool{}
-	want := func(id gitobj.OID) (bool, error) {
-		oid := fromGit(id)
-		if offered[oid] {
-			return false, nil
+	var look []objstore.GitOID
+	var at []int
+	want := func(ids []gitobj.OID) ([]bool, error) {
+		wanted := make([]bool, len(ids))
+		look, at = look[:0], at[:0]
+		for i, id := range ids {
+			oid := fromGit(id)
+			if offered[oid] {
+				continue
+			}
+			offered[oid] = true
+			look, at = append(look, oid), append(at, i)
 		}
-		offered[oid] = true
-		o, ok, err := c.s.GitLookup(oid)
+		if len(look) == 0 {
+			return wanted, nil
+		}
+		objs, ok, err := c.s.GitLookups(look)
 		if err != nil {
-			return false, fmt.Errorf("storeremote: %w", err)
+			return nil, fmt.Errorf("storeremote: %w", err)
 		}
-		if ok {
-			found[oid] = o
+		for j, i := range at {
+			if ok[j] {
+				found[look[j]] = objs[j]
+			} else {
+				wanted[i] = true
+			}
 		}
-		return !ok, nil
+		return wanted, nil
 	}
 	// Reading (git rev-list and cat-file, id and fsck checks) and storing
 	// (hashing, chunking, converting, the store's writes) overlap: a
@@ -396,19 +412,21 @@ func (c *pushConv) store(t *treeWait, obj gitobj.Object, failed *atomic.Pointer[
 
 // readAll is receive's reading for PushObjects that cannot stream: the
 // whole list first, then the objects wanted.
-func (c *pushConv) readAll(ctx context.Context, objects helper.PushObjects, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+func (c *pushConv) readAll(ctx context.Context, objects helper.PushObjects, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error {
 	ids, err := objects.IDs(ctx)
 	if err != nil {
 		return err
 	}
 	var missing []gitobj.OID
-	for _, id := range ids {
-		ok, err := want(id)
+	for run := range slices.Chunk(ids, helper.WantRun) {
+		ok, err := want(run)
 		if err != nil {
 			return err
 		}
-		if ok {
-			missing = append(missing, id)
+		for i, id := range run {
+			if ok[i] {
+				missing = append(missing, id)
+			}
 		}
 	}
 	if len(missing) == 0 {

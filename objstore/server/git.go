@@ -532,23 +532,64 @@ func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) {
 // still lists. A piped push asks for each one want accepts at once
 // (streamPiped); otherwise the server asks for all of them once the list
 // is done (Read).
-func (o *streamedObjects) Stream(ctx context.Context, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+func (o *streamedObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error {
+	idle := func() bool { return o.idr.Buffered() == 0 && len(o.in.cur) == 0 }
 	if o.pipe != nil {
-		idle := func() bool { return o.idr.Buffered() == 0 && len(o.in.cur) == 0 }
 		return o.streamPiped(o.eachID, idle, want, fn)
 	}
 	var need []gitobj.OID
-	err := o.eachID(func(id gitobj.OID) error {
-		ok, err := want(id)
-		if ok {
-			need = append(need, id)
-		}
-		return err
-	})
+	err := o.eachRun(o.eachID, idle, want, func(id gitobj.OID) error {
+		need = append(need, id)
+		return nil
+	}, nil)
 	if err != nil || len(need) == 0 {
 		return err
 	}
 	return o.Read(ctx, need, fn)
+}
+
+// eachRun calls fn with each id list lists that want accepts. It asks
+// want about runs of ids: those listed until idle says no more are at
+// hand (nil: never), helper.WantRun at most; ran, if set, is called after
+// each run whose end idle marked. The first error ends it.
+func (o *streamedObjects) eachRun(list func(func(gitobj.OID) error) error, idle func() bool, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.OID) error, ran func() error) error {
+	run := make([]gitobj.OID, 0, helper.WantRun)
+	ask := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		ok, err := want(run)
+		if err != nil {
+			return err
+		}
+		if len(ok) != len(run) {
+			return fmt.Errorf("server: push: %d verdicts for %d ids", len(ok), len(run))
+		}
+		for i, id := range run {
+			if ok[i] {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+		}
+		run = run[:0]
+		return nil
+	}
+	err := list(func(id gitobj.OID) error {
+		run = append(run, id)
+		atHand := idle == nil || !idle()
+		if len(run) < helper.WantRun && atHand {
+			return nil
+		}
+		if err := ask(); err != nil || atHand || ran == nil {
+			return err
+		}
+		return ran()
+	})
+	if err != nil {
+		return err
+	}
+	return ask()
 }
 
 // eachID calls fn with each id of the client's list; an error (fn's, or
@@ -580,7 +621,14 @@ func (o *streamedObjects) Read(ctx context.Context, ids []gitobj.OID, fn func(gi
 			}
 			return nil
 		}
-		return o.streamPiped(each, nil, func(gitobj.OID) (bool, error) { return true, nil }, fn)
+		all := func(ids []gitobj.OID) ([]bool, error) {
+			ok := make([]bool, len(ids))
+			for i := range ok {
+				ok[i] = true
+			}
+			return ok, nil
+		}
+		return o.streamPiped(each, nil, all, fn)
 	}
 	out := &frameStream{w: o.w}
 	for _, id := range ids {
@@ -625,7 +673,7 @@ var errReaderStopped = errors.New("server: push: the reading stopped")
 // every object is the next one asked for. The ask ends with 'z' whatever
 // happens, so that the client knows no more come; the first error ends
 // both sides (the pipe closed: git stops).
-func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, idle func() bool, want func(gitobj.OID) (bool, error), fn func(gitobj.Object) error) error {
+func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, idle func() bool, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error {
 	o.piped.Add(1)
 	q := &idQueue{wake: make(chan struct{}, 1)}
 	pr := bufio.NewReaderSize(&pipeReader{f: o.pipe, c: o.fds.c}, 256<<10)
@@ -656,21 +704,17 @@ func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, i
 		read <- err
 	}()
 	out := &frameStream{w: o.w}
-	lerr := list(func(id gitobj.OID) error {
+	lerr := o.eachRun(list, idle, want, func(id gitobj.OID) error {
 		select {
 		case <-stopped:
 			return errReaderStopped
 		default:
 		}
-		ok, err := want(id)
-		if err != nil || !ok {
-			return err
-		}
 		q.push(id)
 		out.oid(id)
-		if idle != nil && idle() {
-			out.send()
-		}
+		return out.err
+	}, func() error {
+		out.send() // git cat-file gets to work on the run
 		return out.err
 	})
 	q.close()
