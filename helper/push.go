@@ -436,8 +436,13 @@ func (o *localObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([]bo
 		lerr <- o.list(lctx, func(id gitobj.OID) error {
 			run[0] = id
 			ok, err := want(run)
-			if err != nil || !ok[0] {
+			switch {
+			case err != nil:
 				return err
+			case len(ok) != 1:
+				return fmt.Errorf("helper: push: %d verdicts for 1 id", len(ok))
+			case !ok[0]:
+				return nil
 			}
 			select {
 			case ids <- id:

@@ -390,7 +390,8 @@ func (w *Writer) CommitGit(g *GitBatch, updates ...RefUpdate) error {
 
 // PutGitObject queues the mapping entry of git object oid, whose store
 // object was put through w before (or is stored), and its reverse entry
-// unless one is stored. The entries go out with the next flush, in the
+// unless one is stored (a blob's is written again: it can only hold the
+// same id, see Writer.lookUp). The entries go out with the next flush, in the
 // same batch as that object or after it: like a flushed object they are
 // stored but unreferenced until a commit moves a ref to what they map; a
 // later push that finds them (GitLookup) does not store those objects

@@ -372,7 +372,9 @@ func (s *Store) BlobChunks(id ID) (size int, chunks []ChunkRef, err error) {
 
 // Stats are the store's own counters since it was opened.
 type Stats struct {
-	Commits        int64      `json:"commits"`
+	Commits int64 `json:"commits"`
+	// ObjectsWritten counts the objects written, a blob a Fresh writer
+	// wrote again included.
 	ObjectsWritten int64      `json:"objects_written"`
 	BytesWritten   int64      `json:"bytes_written"`
 	Cache          CacheStats `json:"cache"`

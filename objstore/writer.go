@@ -12,12 +12,13 @@ type objRef struct {
 	id   ID
 }
 
-// pendingObj is an object put through a Writer whose presence in the store
-// is not yet known; Flush checks all of them in one KV call.
+// pendingObj is an object (or git mapping entry) put through a Writer and
+// not written yet; a write looks up at once, in one KV call, those whose
+// presence matters (Writer.lookUp).
 type pendingObj struct {
 	key, value []byte
 	head       []byte // written before value (Batch.PutParts): a blob's encoding
-	kind       Kind   // a reverse entry's: the kind of the object it maps
+	kind       Kind   // the object's; for a reverse entry, the kind of the object it maps
 	id         ID
 	tree       *Tree // decoded, for the L1 cache once written
 	// git marks a git mapping entry (PutGitObject), not an object: an
@@ -35,9 +36,10 @@ const (
 // memory and are written when they grow past FlushBytes (objects before
 // anything that refers to them, so a partly written push leaves only
 // unreferenced objects behind); Commit writes the rest and the ref updates
-// in one atomic batch. Objects already stored are not written again: the
-// writer asks the KV about all new objects at once when it writes. A Writer
-// is for one goroutine.
+// in one atomic batch. Chunks already stored are not written again, nor
+// are blobs unless the writer is Fresh: it asks the KV about all of them at
+// once when it writes (lookUp says what it asks about). A Writer is for
+// one goroutine.
 type Writer struct {
 	s       *Store
 	pending []pendingObj

@@ -51,11 +51,14 @@ for i in $(seq "$rounds"); do
 	# The three take turns at going first: a push right after another one
 	# is a few percent faster than one right after a file:// push (the
 	# same build measured as A and B was 4% apart when B always followed A).
-	case $((i % 3)) in
-	1) ta=$(push "$work/a") tb=$(push "$work/b") tf=$(filepush) ;;
-	2) tb=$(push "$work/b") tf=$(filepush) ta=$(push "$work/a") ;;
-	0) tf=$(filepush) ta=$(push "$work/a") tb=$(push "$work/b") ;;
-	esac
+	# (One assignment per command: set -e sees only the last one's status.)
+	for which in $(case $((i % 3)) in 1) echo a b f ;; 2) echo b f a ;; 0) echo f a b ;; esac); do
+		case $which in
+		a) ta=$(push "$work/a") ;;
+		b) tb=$(push "$work/b") ;;
+		f) tf=$(filepush) ;;
+		esac
+	done
 	a_+=("$ta") b_+=("$tb") f_+=("$tf")
 	ra+=("$(awk -v a="$ta" -v f="$tf" 'BEGIN { print a / f }')")
 	rb+=("$(awk -v b="$tb" -v f="$tf" 'BEGIN { print b / f }')")

@@ -528,10 +528,10 @@ func (o *streamedObjects) IDs(context.Context) ([]gitobj.OID, error) {
 	return ids, err
 }
 
-// Stream calls want with each id as it arrives, while the client's git
-// still lists. A piped push asks for each one want accepts at once
-// (streamPiped); otherwise the server asks for all of them once the list
-// is done (Read).
+// Stream asks want about the ids as they arrive, while the client's git
+// still lists them, in runs of those at hand (eachRun). A piped push asks
+// the client for the ones want accepts at once (streamPiped); otherwise
+// the server asks for all of them once the list is done (Read).
 func (o *streamedObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.Object) error) error {
 	idle := func() bool { return o.idr.Buffered() == 0 && len(o.in.cur) == 0 }
 	if o.pipe != nil {
@@ -704,12 +704,19 @@ func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, i
 		read <- err
 	}()
 	out := &frameStream{w: o.w}
-	lerr := o.eachRun(list, idle, want, func(id gitobj.OID) error {
-		select {
-		case <-stopped:
-			return errReaderStopped
-		default:
-		}
+	// A failed reader stops the listing at the next id, before any more
+	// lookups.
+	listing := func(fn func(gitobj.OID) error) error {
+		return list(func(id gitobj.OID) error {
+			select {
+			case <-stopped:
+				return errReaderStopped
+			default:
+			}
+			return fn(id)
+		})
+	}
+	lerr := o.eachRun(listing, idle, want, func(id gitobj.OID) error {
 		q.push(id)
 		out.oid(id)
 		return out.err
