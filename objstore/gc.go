@@ -405,7 +405,7 @@ func (s *Store) sweepGitMap(m *marker, b *Batch, flush func() error, rep *GCRepo
 		if len(v) < 34 {
 			return nil
 		}
-		k := GitType(v[1]).storeKind()
+		k := GitType(v[1]).StoreKind()
 		if k == 0 {
 			return nil
 		}

@@ -86,8 +86,8 @@ func (t GitType) String() string {
 	return fmt.Sprintf("gittype(%d)", uint8(t))
 }
 
-// storeKind is the kind of store object a git type maps to (0 for tags).
-func (t GitType) storeKind() Kind {
+// StoreKind is the kind of store object a git type maps to (0 for tags).
+func (t GitType) StoreKind() Kind {
 	switch t {
 	case GitCommit:
 		return KindState
@@ -239,7 +239,7 @@ func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
 	if err != nil {
 		return GitObject{}, false, err
 	}
-	k := o.Type.storeKind()
+	k := o.Type.StoreKind()
 	if k == 0 {
 		return o, true, nil
 	}
@@ -261,7 +261,7 @@ func (s *Store) GitLookups(oids []GitOID) (objs []GitObject, ok []bool, err erro
 		if !ok[i] {
 			continue
 		}
-		if k := objs[i].Type.storeKind(); k != 0 {
+		if k := objs[i].Type.StoreKind(); k != 0 {
 			if ok[i], err = s.Has(k, objs[i].ID); err != nil {
 				return nil, nil, err
 			}
@@ -343,7 +343,7 @@ func (g *GitBatch) Len() int { return g.b.Len() + len(g.reverse) }
 // (store ID → oid) is written too unless one already exists.
 func (g *GitBatch) PutObject(oid GitOID, o GitObject) {
 	g.b.Put(gitObjKey(oid), encodeGitObject(o))
-	if k := o.Type.storeKind(); k != 0 {
+	if k := o.Type.StoreKind(); k != 0 {
 		if g.reverse == nil {
 			g.reverse = make(map[string][]byte)
 		}
@@ -402,7 +402,7 @@ func (w *Writer) PutGitObject(oid GitOID, o GitObject) {
 	v := encodeGitObject(o)
 	w.pending = append(w.pending, pendingObj{key: gitObjKey(oid), value: v, git: gitObjEntry})
 	w.size += 22 + len(v)
-	if k := o.Type.storeKind(); k != 0 {
+	if k := o.Type.StoreKind(); k != 0 {
 		w.pending = append(w.pending, pendingObj{key: gitRevKey(k, o.ID), value: bytes.Clone(oid[:]), kind: k, git: gitRevEntry})
 		w.size += 35 + len(oid)
 	}

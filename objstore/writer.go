@@ -3,6 +3,7 @@ package objstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -51,6 +52,10 @@ type Writer struct {
 	mu         sync.Mutex
 	touched    []objRef
 	registered bool
+	// kept holds the objects Keep was told of (guarded by mu), and epoch
+	// the store's gc epoch when the writer was made or last committed.
+	kept  []objRef
+	epoch uint64
 	// FlushBytes is the size at which pending objects are written early.
 	FlushBytes int
 	// Background makes those early writes run on a goroutine of their own,
@@ -88,7 +93,7 @@ type Writer struct {
 
 // NewWriter starts a write.
 func (s *Store) NewWriter() *Writer {
-	return &Writer{s: s, inBatch: map[ID]Kind{}, FlushBytes: 16 << 20}
+	return &Writer{s: s, inBatch: map[ID]Kind{}, FlushBytes: 16 << 20, epoch: s.gcEpoch.Load()}
 }
 
 // has reports whether an object is stored or pending in this writer.
@@ -103,21 +108,59 @@ func (w *Writer) has(k Kind, id ID) (bool, error) {
 func (w *Writer) touch(k Kind, id ID) {
 	w.mu.Lock()
 	w.touched = append(w.touched, objRef{k, id})
+	register := !w.registered
+	w.registered = true
 	w.mu.Unlock()
-	if !w.registered {
-		w.registered = true
+	if register {
 		w.s.inflight.Store(w, struct{}{})
 	}
 }
 
-// done forgets the touched objects once they are reachable from refs (or
-// abandoned).
+// Keep tells the writer of an object it found stored and will link to
+// without putting it (a push's object whose git id the store had mapped):
+// gc keeps it and all it reaches until the writer commits or aborts, as it
+// keeps what was put. An unreferenced object (an aborted push's) can still
+// be collected between the lookup that found it and Keep, so when a gc
+// has swept since the writer was made, its commit first checks that each
+// kept object is still there, and fails if one is not. Keep may be called
+// from another goroutine than the writer's.
+func (w *Writer) Keep(k Kind, id ID) {
+	w.mu.Lock()
+	w.kept = append(w.kept, objRef{k, id})
+	w.mu.Unlock()
+	w.touch(k, id)
+}
+
+// checkKept runs under the store's write lock, before a commit's batch:
+// see Keep.
+func (w *Writer) checkKept() error {
+	if w.s.gcEpoch.Load() == w.epoch {
+		return nil
+	}
+	w.mu.Lock()
+	kept := slices.Clone(w.kept)
+	w.mu.Unlock()
+	for _, r := range kept {
+		if ok, err := w.has(r.kind, r.id); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: %v %v, which this write links to, was collected by a gc that ran meanwhile; write again", ErrNotFound, r.kind, r.id.Short())
+		}
+	}
+	return nil
+}
+
+// done forgets the touched and kept objects once they are reachable from
+// refs (or abandoned).
 func (w *Writer) done() {
 	w.mu.Lock()
 	w.touched = w.touched[:0]
+	w.kept = w.kept[:0]
+	registered := w.registered
+	w.registered = false
 	w.mu.Unlock()
-	if w.registered {
-		w.registered = false
+	w.epoch = w.s.gcEpoch.Load()
+	if registered {
 		w.s.inflight.Delete(w)
 	}
 }
@@ -206,7 +249,7 @@ func (w *Writer) putBlob(content []byte, owned bool) (ID, error) {
 	}
 	// A large blob that is already stored is not chunked again.
 	if ok, err := w.has(KindBlob, id); err != nil || ok {
-		w.touch(KindBlob, id)
+		w.Keep(KindBlob, id)
 		return id, err
 	}
 	var chunks []ChunkRef
@@ -484,6 +527,9 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 	if s.opts.Journal != nil {
 		s.journal.mu.Lock()
 		defer s.journal.mu.Unlock()
+	}
+	if err := w.checkKept(); err != nil {
+		return err
 	}
 	if locked != nil {
 		if err := locked(); err != nil {

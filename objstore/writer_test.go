@@ -241,3 +241,78 @@ func TestWriterChunksAlike(t *testing.T) {
 		t.Errorf("after another blob, cut into %v; alone, %v", got, want)
 	}
 }
+
+// A writer keeps what it found stored and links to (Keep) through a gc,
+// as it keeps what it put; and when a gc collected a found object before
+// Keep (between the lookup and Keep), the commit fails instead of moving
+// a ref to a state with a hole.
+func TestWriterKeep(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, objstore.NewMemKV())
+	// unreferenced stores a blob no ref reaches (an aborted push's).
+	unreferenced := func(content string) objstore.ID {
+		w := s.NewWriter()
+		id, err := w.PutBlob([]byte(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		w.Abort()
+		return id
+	}
+	commitLinking := func(w *objstore.Writer, ref string, blob objstore.ID) error {
+		root, err := w.PutTree(&objstore.Tree{Entries: []objstore.Entry{{Name: "f", Mode: objstore.ModeFile, ID: blob}}})
+		if err != nil {
+			return err
+		}
+		st, err := w.PutState(&objstore.State{Root: root, Message: ref})
+		if err != nil {
+			return err
+		}
+		return w.Commit(objstore.RefUpdate{Name: ref, New: st})
+	}
+
+	// Kept, then a gc: the blob stays and the commit lands.
+	a := unreferenced("found a")
+	w := s.NewWriter()
+	w.Keep(objstore.KindBlob, a)
+	if _, err := s.GC(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Has(objstore.KindBlob, a); err != nil || !ok {
+		t.Fatalf("a kept blob was collected: %v, %v", ok, err)
+	}
+	if err := commitLinking(w, "refs/heads/a", a); err != nil {
+		t.Fatal(err)
+	}
+
+	// Found, collected by a gc, then kept: the commit fails, no ref moves.
+	b := unreferenced("found b")
+	w = s.NewWriter()
+	if ok, err := s.Has(objstore.KindBlob, b); err != nil || !ok { // the lookup
+		t.Fatal(ok, err)
+	}
+	if _, err := s.GC(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	w.Keep(objstore.KindBlob, b)
+	if err := commitLinking(w, "refs/heads/b", b); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("commit linking a collected blob: %v, want ErrNotFound", err)
+	}
+	w.Abort()
+	if _, err := s.Ref("refs/heads/b"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("refs/heads/b = %v, want no ref", err)
+	}
+	// Without a gc in between, nothing is checked and the commit lands.
+	c := unreferenced("found c")
+	w = s.NewWriter()
+	w.Keep(objstore.KindBlob, c)
+	if err := commitLinking(w, "refs/heads/c", c); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Fsck(ctx, true); err != nil || !rep.Clean() {
+		t.Fatalf("fsck: %+v, %v", rep, err)
+	}
+}

@@ -298,6 +298,7 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 		for j, i := range at {
 			if ok[j] {
 				found[look[j]] = objs[j]
+				c.keep(objs[j])
 			} else {
 				wanted[i] = true
 			}
@@ -519,8 +520,18 @@ func (c *pushConv) resolve(oid objstore.GitOID) (objstore.GitObject, error) {
 	if !ok {
 		return o, fmt.Errorf("missing object %v", oid)
 	}
+	c.keep(o)
 	c.known[oid] = o
 	return o, nil
+}
+
+// keep tells the writer of a stored object the push links to without
+// storing it (objstore.Writer.Keep): gc spares it, and a gc that collected
+// it before fails the commit instead of leaving a hole.
+func (c *pushConv) keep(o objstore.GitObject) {
+	if k := o.Type.StoreKind(); k != 0 {
+		c.w.Keep(k, o.ID)
+	}
 }
 
 // convert stores one pushed tree, commit or tag. Commits are converted
