@@ -198,6 +198,7 @@ func SealKV(kv KV, aead cipher.AEAD, keyMAC []byte) (KV, error) {
 var (
 	_ KV          = (*sealedKV)(nil)
 	_ MultiHaser  = (*sealedKV)(nil)
+	_ MultiGetter = (*sealedKV)(nil)
 	_ Ingester    = (*sealedKV)(nil)
 	_ Compactor   = (*sealedKV)(nil)
 	_ Statser     = (*sealedKV)(nil)
@@ -493,6 +494,55 @@ func (s *sealedKV) MultiHas(keys [][]byte) ([]bool, error) {
 			return nil, err
 		}
 		out[i] = ok
+	}
+	return out, nil
+}
+
+// MultiGet reads many keys in one call of kv's where it can (else one Get
+// each), and opens each value as Get does. A missing key's value is nil.
+func (s *sealedKV) MultiGet(keys [][]byte) ([][]byte, error) {
+	stored := make([][]byte, len(keys))
+	for i, k := range keys {
+		stored[i] = s.storedKey(k)
+	}
+	var vals [][]byte
+	if mg, ok := s.kv.(MultiGetter); ok {
+		var err error
+		if vals, err = mg.MultiGet(stored); err != nil {
+			return nil, err
+		}
+	} else {
+		vals = make([][]byte, len(keys))
+		for i, k := range stored {
+			v, err := s.kv.Get(k)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if v == nil {
+				v = []byte{} // present: open says what is wrong with it
+			}
+			vals[i] = v
+		}
+	}
+	out := make([][]byte, len(keys))
+	for i, v := range vals {
+		if v == nil { // a sealed value is never empty
+			continue
+		}
+		k, val, err := s.open(nil, stored[i], v)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(k, keys[i]) {
+			return nil, fmt.Errorf("%w: key %q: the value belongs to another key", ErrUnsealed, keys[i])
+		}
+		if val == nil {
+			val = []byte{} // present, and empty
+		}
+		out[i] = val
 	}
 	return out, nil
 }

@@ -136,6 +136,13 @@ func TestSealedKVRejectsWrongKeyTamperAndMoves(t *testing.T) {
 	if _, err := s.Get([]byte("cdev")); !errors.Is(err, objstore.ErrUnsealed) {
 		t.Errorf("moved value: %v, want ErrUnsealed", err)
 	}
+	multiGet := func(key string) error {
+		_, err := s.(objstore.MultiGetter).MultiGet([][]byte{[]byte("cmain"), []byte(key)})
+		return err
+	}
+	if err := multiGet("cdev"); !errors.Is(err, objstore.ErrUnsealed) {
+		t.Errorf("moved value, MultiGet: %v, want ErrUnsealed", err)
+	}
 	// A flipped bit, a truncated value, an unknown version.
 	for name, edit := range map[string]func([]byte) []byte{
 		"bitflip":  func(v []byte) []byte { v[len(v)-1] ^= 1; return v },
@@ -149,6 +156,9 @@ func TestSealedKVRejectsWrongKeyTamperAndMoves(t *testing.T) {
 		raw.Write(&tb, false)
 		if _, err := s.Get([]byte("cx")); !errors.Is(err, objstore.ErrUnsealed) {
 			t.Errorf("%s: %v, want ErrUnsealed", name, err)
+		}
+		if err := multiGet("cx"); !errors.Is(err, objstore.ErrUnsealed) {
+			t.Errorf("%s, MultiGet: %v, want ErrUnsealed", name, err)
 		}
 	}
 	// Snapshots decrypt too, and fail the same way.
