@@ -354,6 +354,12 @@ func (s *sealedKV) get(r reader, key []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
+	return s.openOf(key, stored, v)
+}
+
+// openOf opens the value read at stored for key, and checks that it was
+// sealed for key (not moved there from another).
+func (s *sealedKV) openOf(key, stored, v []byte) ([]byte, error) {
 	k, val, err := s.open(nil, stored, v)
 	if err != nil {
 		return nil, err
@@ -532,12 +538,9 @@ func (s *sealedKV) MultiGet(keys [][]byte) ([][]byte, error) {
 		if v == nil { // a sealed value is never empty
 			continue
 		}
-		k, val, err := s.open(nil, stored[i], v)
+		val, err := s.openOf(keys[i], stored[i], v)
 		if err != nil {
 			return nil, err
-		}
-		if !bytes.Equal(k, keys[i]) {
-			return nil, fmt.Errorf("%w: key %q: the value belongs to another key", ErrUnsealed, keys[i])
 		}
 		if val == nil {
 			val = []byte{} // present, and empty

@@ -328,7 +328,9 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 		if present[i] {
 			continue
 		}
-		if p := &pending[i]; p.git == gitRevEntry && p.kind != KindBlob {
+		// A first-wins reverse entry (the ones looked up) queued twice in
+		// this batch: the first stays.
+		if p := &pending[i]; p.git == gitRevEntry && w.lookUp(p) {
 			if revs[string(p.key)] {
 				continue
 			}

@@ -43,8 +43,7 @@ func TestEachRun(t *testing.T) {
 	}
 	var got []gitobj.OID
 	ranAt := []int{}
-	o := &streamedObjects{}
-	err := o.eachRun(list, idle, want, func(id gitobj.OID) error {
+	err := eachRun(list, idle, want, func(id gitobj.OID) error {
 		got = append(got, id)
 		return nil
 	}, func() error {
@@ -75,16 +74,16 @@ func TestEachRun(t *testing.T) {
 
 	// want's error, and a verdict count that does not match, end it.
 	boom := errors.New("boom")
-	if err := o.eachRun(list, nil, func([]gitobj.OID) ([]bool, error) { return nil, boom }, func(gitobj.OID) error { return nil }, nil); !errors.Is(err, boom) {
+	if err := eachRun(list, nil, func([]gitobj.OID) ([]bool, error) { return nil, boom }, func(gitobj.OID) error { return nil }, nil); !errors.Is(err, boom) {
 		t.Errorf("want's error: got %v", err)
 	}
 	short := func(run []gitobj.OID) ([]bool, error) { return make([]bool, len(run)-1), nil }
-	if err := o.eachRun(list, nil, short, func(gitobj.OID) error { return nil }, nil); err == nil {
+	if err := eachRun(list, nil, short, func(gitobj.OID) error { return nil }, nil); err == nil {
 		t.Error("too few verdicts: no error")
 	}
 	// fn's error ends the listing.
 	calls := 0
-	if err := o.eachRun(list, idle, want, func(gitobj.OID) error { calls++; return boom }, nil); !errors.Is(err, boom) || calls != 1 {
+	if err := eachRun(list, idle, want, func(gitobj.OID) error { calls++; return boom }, nil); !errors.Is(err, boom) || calls != 1 {
 		t.Errorf("fn's error: got %v after %d calls", err, calls)
 	}
 }

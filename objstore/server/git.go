@@ -538,7 +538,7 @@ func (o *streamedObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([
 		return o.streamPiped(o.eachID, idle, want, fn)
 	}
 	var need []gitobj.OID
-	err := o.eachRun(o.eachID, idle, want, func(id gitobj.OID) error {
+	err := eachRun(o.eachID, idle, want, func(id gitobj.OID) error {
 		need = append(need, id)
 		return nil
 	}, nil)
@@ -552,7 +552,7 @@ func (o *streamedObjects) Stream(ctx context.Context, want func([]gitobj.OID) ([
 // want about runs of ids: those listed until idle says no more are at
 // hand (nil: never), helper.WantRun at most; ran, if set, is called after
 // each run whose end idle marked. The first error ends it.
-func (o *streamedObjects) eachRun(list func(func(gitobj.OID) error) error, idle func() bool, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.OID) error, ran func() error) error {
+func eachRun(list func(func(gitobj.OID) error) error, idle func() bool, want func([]gitobj.OID) ([]bool, error), fn func(gitobj.OID) error, ran func() error) error {
 	run := make([]gitobj.OID, 0, helper.WantRun)
 	ask := func() error {
 		if len(run) == 0 {
@@ -716,7 +716,7 @@ func (o *streamedObjects) streamPiped(list func(func(gitobj.OID) error) error, i
 			return fn(id)
 		})
 	}
-	lerr := o.eachRun(listing, idle, want, func(id gitobj.OID) error {
+	lerr := eachRun(listing, idle, want, func(id gitobj.OID) error {
 		q.push(id)
 		out.oid(id)
 		return out.err
