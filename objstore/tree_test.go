@@ -196,3 +196,32 @@ func TestValidNameAndCleanPath(t *testing.T) {
 		t.Errorf("CleanPath ok path: %v, %v", parts, err)
 	}
 }
+
+// TestIsDotGitMatchesDefinition checks isDotGit's ASCII shortcut against
+// the rule written out plainly: drop HFS+'s ignored code points, then
+// NTFS's trailing dots and spaces, then compare in any letter case.
+func TestIsDotGitMatchesDefinition(t *testing.T) {
+	plain := func(name string) bool {
+		var b strings.Builder
+		for _, r := range name {
+			if !strings.ContainsRune(hfsIgnored, r) {
+				b.WriteRune(r)
+			}
+		}
+		trimmed := strings.TrimRight(b.String(), ". ")
+		return strings.EqualFold(trimmed, ".git") || strings.EqualFold(trimmed, "git~1")
+	}
+	for _, n := range []string{".git", ".GiT. . ", "git~1", "Git~1.", ".g\u200dit", "\ufeff.git", ".git\u200c.", ".gi", ".gitx", "git~2", "\u212a"} {
+		if got, want := isDotGit(n), plain(n); got != want {
+			t.Errorf("isDotGit(%q) = %v, want %v", n, got, want)
+		}
+	}
+	letters := []rune(".gGiItT~1 x\u200c\u200d\ufeff\u206f\u0130\u0131\u212a\u017f")
+	rapid.Check(t, func(rt *rapid.T) {
+		rs := rapid.SliceOfN(rapid.SampledFrom(letters), 0, 8).Draw(rt, "runes")
+		n := string(rs)
+		if got, want := isDotGit(n), plain(n); got != want {
+			rt.Fatalf("isDotGit(%q) = %v, want %v", n, got, want)
+		}
+	})
+}

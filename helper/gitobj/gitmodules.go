@@ -309,35 +309,43 @@ func parseValue(s string, i int) (string, int, bool) {
 // .gitmodules or .gitattributes keeps only the blobs that do not pass,
 // not every small blob in case.
 func PassesLateChecks(data []byte) bool {
-	if len(data) > MaxGitattributesSize {
-		return false
-	}
-	for rest := data; len(rest) >= MaxGitattributesLine; {
-		nl := bytes.IndexByte(rest, '\n')
+	return len(data) <= MaxGitattributesSize && !hasLongLine(data, MaxGitattributesLine) && !containsSubmodule(data)
+}
+
+// hasLongLine reports whether data has a line (ended by '\n' or by the
+// end of data) of n bytes or more. It looks at n bytes at a time from the
+// start of a line, back from their end for the last '\n': every line
+// before it is shorter than n, and a stretch of n bytes without one is a
+// long line. A text file costs a few bytes per window, not a call per line.
+func hasLongLine(data []byte, n int) bool {
+	for len(data) >= n {
+		nl := bytes.LastIndexByte(data[:n], '\n')
 		if nl < 0 {
-			nl = len(rest)
+			return true
 		}
-		if nl >= MaxGitattributesLine {
-			return false
-		}
-		rest = rest[nl+1:]
+		data = data[nl+1:]
 	}
-	return !containsSubmodule(data)
+	return false
 }
 
 var submoduleWord = []byte("submodule")
 
 // containsSubmodule reports whether data contains "submodule" in any
-// letter case: each 'b' or 'B' is looked at (bytes.IndexByte is fast).
+// letter case: each 'b' or 'B' is looked at (bytes.IndexByte is fast), and
+// compared further only where an 'm' or 'M' follows it.
 func containsSubmodule(data []byte) bool {
+	const before, after = 2, 7 // "su" before the b, "module" and the b itself from it
+	if len(data) < before+after {
+		return false
+	}
 	for _, b := range []byte{'b', 'B'} {
-		for i := 0; ; {
-			j := bytes.IndexByte(data[i:], b)
+		for i := before; ; {
+			j := bytes.IndexByte(data[i:len(data)-after+1], b)
 			if j < 0 {
 				break
 			}
 			j += i
-			if j >= 2 && j+7 <= len(data) && bytes.EqualFold(data[j-2:j+7], submoduleWord) {
+			if data[j+1]|0x20 == 'm' && bytes.EqualFold(data[j-before:j+after], submoduleWord) {
 				return true
 			}
 			i = j + 1

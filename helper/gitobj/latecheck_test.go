@@ -51,3 +51,20 @@ func TestPassesLateChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestHasLongLine checks hasLongLine's window jumps against the plain
+// rule: some line, split at '\n' (the last one ended by the data's end),
+// has n bytes or more.
+func TestHasLongLine(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 12).Draw(t, "n")
+		data := rapid.SliceOfN(rapid.SampledFrom([]byte("ab\n")), 0, 64).Draw(t, "data")
+		want := false
+		for _, line := range strings.Split(string(data), "\n") {
+			want = want || len(line) >= n
+		}
+		if got := hasLongLine(data, n); got != want {
+			t.Fatalf("hasLongLine(%q, %d) = %v, want %v", data, n, got, want)
+		}
+	})
+}
