@@ -247,6 +247,13 @@ func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
 	return o, ok, err
 }
 
+// HasGitObjects reports whether the store maps any git object. A push
+// into a store that maps none (its first, a mirror of a whole repository)
+// has nothing to look up: every id it lists is new.
+func (s *Store) HasGitObjects() (bool, error) {
+	return anyKey(s.kv, []byte{prefixGit, gitObjectKey})
+}
+
 // GitLookups is GitLookup for many ids at once: the mapping in one read
 // where the KV is a MultiGetter (most ids of a push are not mapped, and a
 // miss costs a probe of every table file level 0 holds), then the store

@@ -72,6 +72,33 @@ type KVReader interface {
 	Release()
 }
 
+// AnyKeyer is a KV that says whether any key starts with a prefix without
+// reading what Scan would first (a sealed KV's Scan of an unordered space
+// reads and sorts all of it).
+type AnyKeyer interface {
+	AnyKey(prefix []byte) (bool, error)
+}
+
+// anyKey is kv.AnyKey where kv has it, else a Scan that stops at the
+// first key.
+func anyKey(kv KV, prefix []byte) (bool, error) {
+	if a, ok := kv.(AnyKeyer); ok {
+		return a.AnyKey(prefix)
+	}
+	found := false
+	err := kv.Scan(prefix, func(key, value []byte) error {
+		found = true
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return false, err
+	}
+	return found, nil
+}
+
+// errStopScan ends a Scan that has seen what it needed.
+var errStopScan = errors.New("objstore: scan stopped")
+
 // MultiHaser is a KV that answers many Has questions in one call (the
 // writer checks every new object of a commit at once).
 type MultiHaser interface {

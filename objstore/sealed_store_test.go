@@ -66,7 +66,11 @@ func sealedScenario(t *testing.T, s *objstore.Store, wt string) namesResult {
 		t.Errorf("worktree state %v, want %v", r.Worktree.Short(), res.State.Short())
 	}
 	// The git mapping: a commit on a ref that stays, a blob on one that
-	// goes (gc then deletes its entries).
+	// goes (gc then deletes its entries). Until then the store maps no
+	// git object, though it holds states, trees and blobs.
+	if any, err := s.HasGitObjects(); err != nil || any {
+		t.Errorf("HasGitObjects before any mapping = %v, %v", any, err)
+	}
 	w := s.NewWriter()
 	blob, err := w.PutBlob([]byte("doomed blob"))
 	if err != nil {
@@ -88,6 +92,9 @@ func sealedScenario(t *testing.T, s *objstore.Store, wt string) namesResult {
 		t.Fatal(err)
 	}
 	r.GitEntries = rep.GitEntries
+	if any, err := s.HasGitObjects(); err != nil || !any {
+		t.Errorf("HasGitObjects with a commit mapped = %v, %v", any, err)
+	}
 	if o, err := s.GitObject(sealedOID); err != nil || o.ID != base {
 		t.Errorf("GitObject = %+v, %v", o, err)
 	}

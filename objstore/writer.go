@@ -80,6 +80,16 @@ type Writer struct {
 	// without asking the store first; one it has gets the same content
 	// again. Chunks are still looked up (see lookUp).
 	Fresh bool
+	// Unmapped says the store mapped no git object when this writer's
+	// work began (HasGitObjects): no reverse entry of a tree or a state
+	// is stored but those this writer writes. The first of those wins as
+	// ever, decided in memory (wrote) instead of by asking the store about
+	// each one. A reverse entry another writer puts meanwhile may then be
+	// overwritten, as when two writers ask the store at the same moment:
+	// the git id it records for an object is one of that object's git ids
+	// either way.
+	Unmapped bool
+	wrote    map[string]bool // first-wins reverse entries written, when Unmapped
 
 	splitter splitter // cuts large blobs
 
@@ -322,20 +332,23 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 		present[i] = found[j]
 	}
 	var tiered []*pendingObj
-	var revs map[string]bool // reverse entries in this batch: the first wins
+	// First-wins reverse entries written: in this batch (the store was
+	// asked about those before), or by this writer when it is Unmapped.
+	revs := w.wrote
 	b.Grow(len(pending))
 	for i := range pending {
 		if present[i] {
 			continue
 		}
-		// A first-wins reverse entry (the ones looked up) queued twice in
-		// this batch: the first stays.
-		if p := &pending[i]; p.git == gitRevEntry && w.lookUp(p) {
+		if p := &pending[i]; firstWins(p) {
 			if revs[string(p.key)] {
 				continue
 			}
 			if revs == nil {
 				revs = map[string]bool{}
+				if w.Unmapped {
+					w.wrote = revs
+				}
 			}
 			revs[string(p.key)] = true
 		}
@@ -362,7 +375,8 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 //   - blobs, unless the writer is Fresh (a large one was looked up before
 //     it was chunked);
 //   - reverse entries of trees and states, which keep the first git id
-//     recorded where several git objects stand for one store object.
+//     recorded where several git objects stand for one store object,
+//     unless the writer is Unmapped (batchOf then knows the first).
 //
 // A new tree or state after an edit almost never exists already, and a
 // blob's reverse entry can only ever hold its content's one SHA-1 id.
@@ -371,7 +385,7 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 func (w *Writer) lookUp(p *pendingObj) bool {
 	switch {
 	case p.git == gitRevEntry:
-		return p.kind != KindBlob
+		return firstWins(p) && !w.Unmapped
 	case p.git != 0:
 		return false
 	case p.kind == KindChunk:
@@ -381,6 +395,10 @@ func (w *Writer) lookUp(p *pendingObj) bool {
 	}
 	return false
 }
+
+// firstWins reports a reverse entry that keeps the first git id recorded
+// (of a tree or a state, see lookUp).
+func firstWins(p *pendingObj) bool { return p.git == gitRevEntry && p.kind != KindBlob }
 
 // afterWrite puts freshly written trees into the L1 cache and updates the
 // counters.

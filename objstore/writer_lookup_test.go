@@ -110,3 +110,48 @@ func TestWriterLookups(t *testing.T) {
 		})
 	}
 }
+
+// An Unmapped writer asks the store about no reverse entry, and still
+// keeps the first git id it was given for a tree or a state: within a
+// batch and across its flushes.
+func TestWriterUnmapped(t *testing.T) {
+	kv := &hasCountKV{MemKV: NewMemKV(), lookups: map[string]int{}}
+	s, err := Init(kv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.NewWriter()
+	w.Unmapped = true
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Mode: ModeFile, ID: blob}}})
+	state, _ := w.PutState(&State{Root: tree})
+	w.PutGitObject(GitOID{1}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t1")})
+	w.PutGitObject(GitOID{2}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t2")}) // same batch
+	w.PutGitObject(GitOID{3}, GitObject{Type: GitCommit, ID: state, Raw: []byte("c1")})
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.PutGitObject(GitOID{4}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t4")}) // a later batch
+	w.PutGitObject(GitOID{5}, GitObject{Type: GitCommit, ID: state, Raw: []byte("c5")})
+	if err := w.Commit(RefUpdate{Name: "refs/heads/main", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	if n := kv.lookups["gitree"] + kv.lookups["gistate"]; n != 0 {
+		t.Errorf("%d reverse entry lookups, want none (all: %v)", n, kv.lookups)
+	}
+	for _, c := range []struct {
+		kind Kind
+		id   ID
+		want GitOID
+	}{{KindTree, tree, GitOID{1}}, {KindState, state, GitOID{3}}} {
+		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
+			t.Errorf("reverse entry of the %v = %v, %v, want the first %v", c.kind, oid, err, c.want)
+		}
+	}
+	for _, oid := range []GitOID{{1}, {2}, {3}, {4}, {5}} {
+		if _, ok, err := s.GitLookup(oid); err != nil || !ok {
+			t.Errorf("GitLookup(%v) = %v, %v", oid, ok, err)
+		}
+	}
+}

@@ -312,6 +312,15 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 	offered := map[objstore.GitOID]bool{}
 	var look []objstore.GitOID
 	var at []int
+	// A store that maps no git object yet (a first push, a mirror) has
+	// none of them: its lookups are skipped, and so are the writer's of
+	// reverse entries (Writer.Unmapped). What another push stores
+	// meanwhile is stored again, as content, which is harmless.
+	mapped, err := c.s.HasGitObjects()
+	if err != nil {
+		return fmt.Errorf("storeremote: %w", err)
+	}
+	c.w.Unmapped = !mapped
 	want := func(ids []gitobj.OID) ([]bool, error) {
 		wanted := make([]bool, len(ids))
 		look, at = look[:0], at[:0]
@@ -324,6 +333,12 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 			look, at = append(look, oid), append(at, i)
 		}
 		if len(look) == 0 {
+			return wanted, nil
+		}
+		if !mapped {
+			for _, i := range at {
+				wanted[i] = true
+			}
 			return wanted, nil
 		}
 		objs, ok, err := c.s.GitLookups(look)
@@ -375,7 +390,6 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 		}
 		return nil
 	}
-	var err error
 	if st, ok := objects.(helper.PushObjectStreamer); ok {
 		err = st.Stream(ctx, want, send)
 	} else {

@@ -554,3 +554,64 @@ func TestPushCommitTypeMismatch(t *testing.T) {
 		}
 	}
 }
+
+// countingKV counts the reads of keys that end with one of watch's git
+// ids (the store's mapping entries of those ids), so that a test can see
+// which ids a push looked up.
+type countingKV struct {
+	keepOpen
+	watch map[gitobj.OID]bool
+	gets  int
+}
+
+func (c *countingKV) Get(key []byte) ([]byte, error) {
+	if len(key) >= 20 {
+		if id, err := gitobj.OIDFromBytes(key[len(key)-20:]); err == nil && c.watch[id] {
+			c.gets++
+		}
+	}
+	return c.keepOpen.Get(key)
+}
+
+// TestFirstPushSkipsLookups: a push into a store that maps no git object
+// does not look up the ids it lists (a mirror's 32k misses); a push of the
+// same history into a store that maps one other object looks each id up.
+// Both store everything and fetch back byte for byte.
+func TestFirstPushSkipsLookups(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		h := newHistory(t)
+		kv := &countingKV{keepOpen: keepOpen{objstore.NewMemKV()}, watch: map[gitobj.OID]bool{}}
+		for id := range h.g.objs {
+			kv.watch[id] = true
+		}
+		s, err := objstore.Init(kv, objstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := New(func(bool) (*objstore.Store, error) { return objstore.Open(kv, objstore.Options{}) })
+		if mapped {
+			g := newRepo(t)
+			other := g.add(gitobj.Blob, "another repository's blob\n")
+			if res := push(t, r, g.all(), helper.PushOptions{}, helper.RefUpdate{Name: "refs/tags/other", New: other}); res[0] != nil {
+				t.Fatal(res[0])
+			}
+		}
+		objs := h.g.all()
+		if res := push(t, r, objs, helper.PushOptions{}, helper.RefUpdate{Name: "refs/heads/trunk", New: h.c2}); res[0] != nil {
+			t.Fatal(res[0])
+		}
+		if want := map[bool]int{false: 0, true: len(objs.ids)}[mapped]; kv.gets != want {
+			t.Errorf("mapped %v: the push read %d mapping entries of the ids it listed, want %d", mapped, kv.gets, want)
+		}
+		if objs.read != len(objs.ids) {
+			t.Errorf("mapped %v: read %d objects, want all %d", mapped, objs.read, len(objs.ids))
+		}
+		fsck(t, s)
+		got := fetch(t, r, []gitobj.OID{h.c2}, nil)
+		for id, o := range h.g.objs {
+			if id != h.tag1 && id != h.treeTag && string(got[id].Data) != string(o.Data) {
+				t.Errorf("mapped %v: object %v differs after the round trip", mapped, id)
+			}
+		}
+	}
+}
