@@ -72,19 +72,11 @@ type KVReader interface {
 	Release()
 }
 
-// AnyKeyer is a KV that says whether any key starts with a prefix without
-// reading what Scan would first (a sealed KV's Scan of an unordered space
-// reads and sorts all of it).
-type AnyKeyer interface {
-	AnyKey(prefix []byte) (bool, error)
-}
-
-// anyKey is kv.AnyKey where kv has it, else a Scan that stops at the
-// first key.
+// anyKey reports whether any key of kv starts with prefix: a Scan that
+// stops at the first. (A sealed KV's Scan of an unordered hidden space,
+// such as the git object entries, passes its entries on as it reads them:
+// it too stops at the first.)
 func anyKey(kv KV, prefix []byte) (bool, error) {
-	if a, ok := kv.(AnyKeyer); ok {
-		return a.AnyKey(prefix)
-	}
 	found := false
 	err := kv.Scan(prefix, func(key, value []byte) error {
 		found = true

@@ -376,31 +376,6 @@ func (s *sealedKV) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	return s.scan(s.kv, prefix, fn)
 }
 
-// AnyKey opens the stored entries under prefix's stored prefix until one
-// is under prefix, without reading the rest (Scan reads and sorts a
-// whole unordered space first).
-func (s *sealedKV) AnyKey(prefix []byte) (bool, error) {
-	found := false
-	err := s.kv.Scan(s.storedPrefix(prefix), func(k, v []byte) error {
-		if spaceOf(k) == nil && bytes.Equal(k, sealedFormatKey) {
-			return nil // the sealed KV's own, reserved key
-		}
-		key, _, err := s.open(nil, k, v)
-		if err != nil {
-			return err
-		}
-		if bytes.HasPrefix(key, prefix) {
-			found = true
-			return errStopScan
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return false, err
-	}
-	return found, nil
-}
-
 type sealedEntry struct{ key, value []byte }
 
 // scan is Scan through r (see SealKV for how hidden spaces are scanned).

@@ -3,6 +3,7 @@ package objstore
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -87,9 +88,11 @@ type Writer struct {
 	// each one. A reverse entry another writer puts meanwhile may then be
 	// overwritten, as when two writers ask the store at the same moment:
 	// the git id it records for an object is one of that object's git ids
-	// either way.
+	// either way. Commit and Abort end it: the writer asks again after.
 	Unmapped bool
-	wrote    map[string]bool // first-wins reverse entries written, when Unmapped
+	// wrote holds the first-wins reverse entries an Unmapped writer's
+	// writes stored (only those that succeeded).
+	wrote map[string]bool
 
 	splitter splitter // cuts large blobs
 
@@ -173,6 +176,7 @@ func (w *Writer) done() {
 	if registered {
 		w.s.inflight.Delete(w)
 	}
+	w.Unmapped, w.wrote = false, nil
 }
 
 // resetObjects forgets the pending objects (after they were written).
@@ -295,15 +299,16 @@ func (w *Writer) PutState(st *State) (ID, error) {
 	return id, w.put(KindState, id, b)
 }
 
-// batch turns the pending objects the store lacks into a KV batch.
-func (w *Writer) batch(b *Batch) (objects int, err error) {
+// batch turns the pending objects the store lacks into a KV batch. revs
+// are the first-wins reverse entries in it, for wrote once it is written.
+func (w *Writer) batch(b *Batch) (objects int, revs map[string]bool, err error) {
 	return w.batchOf(w.pending, b)
 }
 
 // batchOf is batch of a list of pending objects (a background flush's).
-func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error) {
+func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, revs map[string]bool, err error) {
 	if len(pending) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	var keys [][]byte
 	var idx []int
@@ -318,12 +323,12 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 	case len(keys) == 0:
 	case ok && len(keys) > 1:
 		if found, err = mh.MultiHas(keys); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	default:
 		for i, k := range keys {
 			if found[i], err = w.s.kv.Has(k); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
 	}
@@ -332,23 +337,19 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 		present[i] = found[j]
 	}
 	var tiered []*pendingObj
-	// First-wins reverse entries written: in this batch (the store was
-	// asked about those before), or by this writer when it is Unmapped.
-	revs := w.wrote
 	b.Grow(len(pending))
 	for i := range pending {
 		if present[i] {
 			continue
 		}
+		// A first-wins reverse entry already in this batch, or written by
+		// this Unmapped writer before: the first stays.
 		if p := &pending[i]; firstWins(p) {
-			if revs[string(p.key)] {
+			if revs[string(p.key)] || w.Unmapped && w.wrote[string(p.key)] {
 				continue
 			}
 			if revs == nil {
 				revs = map[string]bool{}
-				if w.Unmapped {
-					w.wrote = revs
-				}
 			}
 			revs[string(p.key)] = true
 		}
@@ -362,7 +363,19 @@ func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, err error
 		}
 	}
 	// Payloads go to the tier before the batch that records where they are.
-	return objects, w.s.appendTier(tiered, b)
+	return objects, revs, w.s.appendTier(tiered, b)
+}
+
+// wroteRevs notes the first-wins reverse entries of a batch that was
+// written, for an Unmapped writer's later batches.
+func (w *Writer) wroteRevs(revs map[string]bool) {
+	switch {
+	case !w.Unmapped:
+	case w.wrote == nil:
+		w.wrote = revs
+	default:
+		maps.Copy(w.wrote, revs)
+	}
 }
 
 // lookUp reports whether batchOf asks the KV for a pending entry before it
@@ -437,7 +450,7 @@ func (w *Writer) write(pending []pendingObj, tables int) error {
 	w.s.gcMu.RLock()
 	defer w.s.gcMu.RUnlock()
 	b := Batch{Tables: tables}
-	n, err := w.batchOf(pending, &b)
+	n, revs, err := w.batchOf(pending, &b)
 	if err != nil {
 		return err
 	}
@@ -446,6 +459,7 @@ func (w *Writer) write(pending []pendingObj, tables int) error {
 			return fmt.Errorf("objstore: write objects: %w", err)
 		}
 	}
+	w.wroteRevs(revs)
 	w.afterWriteOf(pending, n, b.Size())
 	return nil
 }
@@ -585,7 +599,7 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 		b.Put(refKey(name), encodeDirect(u.New))
 	}
 	var objs Batch
-	n, err := w.batch(&objs)
+	n, _, err := w.batch(&objs) // done() forgets wrote
 	if err != nil {
 		return err
 	}

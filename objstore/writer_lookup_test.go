@@ -2,6 +2,7 @@ package objstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -152,6 +153,44 @@ func TestWriterUnmapped(t *testing.T) {
 	for _, oid := range []GitOID{{1}, {2}, {3}, {4}, {5}} {
 		if _, ok, err := s.GitLookup(oid); err != nil || !ok {
 			t.Errorf("GitLookup(%v) = %v, %v", oid, ok, err)
+		}
+	}
+	if w.Unmapped {
+		t.Error("still Unmapped after Commit")
+	}
+}
+
+// A write that fails does not count as writing its reverse entries: the
+// Unmapped writer's next write (the commit) writes them.
+func TestWriterUnmappedFailedWrite(t *testing.T) {
+	kv := NewMemKV()
+	s, err := Init(kv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.NewWriter()
+	w.Unmapped = true
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Mode: ModeFile, ID: blob}}})
+	state, _ := w.PutState(&State{Root: tree})
+	w.PutGitObject(GitOID{1}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t1")})
+	w.PutGitObject(GitOID{3}, GitObject{Type: GitCommit, ID: state, Raw: []byte("c1")})
+	kv.FailWrites(errors.New("disk full"))
+	if err := w.Flush(); err == nil {
+		t.Fatal("flush with failing writes succeeded")
+	}
+	kv.FailWrites(nil)
+	if err := w.Commit(RefUpdate{Name: "refs/heads/main", New: state}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind Kind
+		id   ID
+		want GitOID
+	}{{KindTree, tree, GitOID{1}}, {KindState, state, GitOID{3}}} {
+		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
+			t.Errorf("reverse entry of the %v = %v, %v, want %v", c.kind, oid, err, c.want)
 		}
 	}
 }

@@ -556,12 +556,14 @@ func TestPushCommitTypeMismatch(t *testing.T) {
 }
 
 // countingKV counts the reads of keys that end with one of watch's git
-// ids (the store's mapping entries of those ids), so that a test can see
-// which ids a push looked up.
+// ids (the store's mapping entries of those ids), and the keys asked
+// about by Has and MultiHas (the writer's lookups before it writes), so
+// that a test can see which lookups a push made.
 type countingKV struct {
 	keepOpen
 	watch map[gitobj.OID]bool
 	gets  int
+	has   int
 }
 
 func (c *countingKV) Get(key []byte) ([]byte, error) {
@@ -573,16 +575,33 @@ func (c *countingKV) Get(key []byte) ([]byte, error) {
 	return c.keepOpen.Get(key)
 }
 
+func (c *countingKV) Has(key []byte) (bool, error) {
+	c.has++
+	return c.keepOpen.Has(key)
+}
+
+func (c *countingKV) MultiHas(keys [][]byte) ([]bool, error) {
+	c.has += len(keys)
+	return c.keepOpen.MultiHas(keys)
+}
+
 // TestFirstPushSkipsLookups: a push into a store that maps no git object
-// does not look up the ids it lists (a mirror's 32k misses); a push of the
-// same history into a store that maps one other object looks each id up.
+// looks up neither the ids it lists (a mirror's 32k misses) nor the
+// reverse entries of the trees and states it writes; a push of the same
+// history into a store that maps one other object looks each of them up.
 // Both store everything and fetch back byte for byte.
 func TestFirstPushSkipsLookups(t *testing.T) {
+	has := map[bool]int{}
+	firstWins := 0 // the history's trees and commits
 	for _, mapped := range []bool{false, true} {
 		h := newHistory(t)
 		kv := &countingKV{keepOpen: keepOpen{objstore.NewMemKV()}, watch: map[gitobj.OID]bool{}}
-		for id := range h.g.objs {
+		firstWins = 0
+		for id, o := range h.g.objs {
 			kv.watch[id] = true
+			if o.Type == gitobj.Tree || o.Type == gitobj.Commit {
+				firstWins++
+			}
 		}
 		s, err := objstore.Init(kv, objstore.Options{})
 		if err != nil {
@@ -597,9 +616,11 @@ func TestFirstPushSkipsLookups(t *testing.T) {
 			}
 		}
 		objs := h.g.all()
+		hasBefore := kv.has
 		if res := push(t, r, objs, helper.PushOptions{}, helper.RefUpdate{Name: "refs/heads/trunk", New: h.c2}); res[0] != nil {
 			t.Fatal(res[0])
 		}
+		has[mapped] = kv.has - hasBefore
 		if want := map[bool]int{false: 0, true: len(objs.ids)}[mapped]; kv.gets != want {
 			t.Errorf("mapped %v: the push read %d mapping entries of the ids it listed, want %d", mapped, kv.gets, want)
 		}
@@ -613,5 +634,9 @@ func TestFirstPushSkipsLookups(t *testing.T) {
 				t.Errorf("mapped %v: object %v differs after the round trip", mapped, id)
 			}
 		}
+	}
+	if has[true]-has[false] < firstWins {
+		t.Errorf("keys looked up before writing: %d into a store that maps nothing, %d into one that maps an object; want at least the %d reverse entries of trees and commits fewer",
+			has[false], has[true], firstWins)
 	}
 }
