@@ -2,6 +2,7 @@ package gitobj
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -541,6 +542,29 @@ func TestCheckTreeOrderAgainstGit(t *testing.T) {
 			t.Fatalf("%q: git fsck finds nothing, CheckTree: %v", ents, err)
 		case len(gitSays) > 0 && !gitSays[got]:
 			t.Fatalf("%q: git fsck says %v, CheckTree: %v\n%s", ents, gitSays, err, fsck)
+		}
+	})
+}
+
+// TestParseOIDMatchesHex checks ParseOID and ParseOIDBytes against the
+// rule written plainly: 40 or 64 lower-case hex digits, decoded as hex.
+func TestParseOIDMatchesHex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.SampledFrom([]int{0, 39, 40, 41, 64}).Draw(t, "n")
+		s := string(rapid.SliceOfN(rapid.SampledFrom([]byte("0123456789abcdefABCDEFg /")), n, n).Draw(t, "digits"))
+		raw, herr := hex.DecodeString(s)
+		valid := (n == 40 || n == 64) && herr == nil && s == strings.ToLower(s)
+		for _, parse := range []func(string) (OID, error){ParseOID, func(s string) (OID, error) { return ParseOIDBytes([]byte(s)) }} {
+			o, err := parse(s)
+			if valid != (err == nil) {
+				t.Fatalf("parse(%q) = %v, valid %v", s, err, valid)
+			}
+			if err != nil && !errors.Is(err, ErrBadOID) {
+				t.Fatalf("parse(%q): %v, want ErrBadOID", s, err)
+			}
+			if valid && (!bytes.Equal(o.Bytes(), raw) || o.String() != s) {
+				t.Fatalf("parse(%q) = %v (%x)", s, o, o.Bytes())
+			}
 		}
 	})
 }

@@ -77,24 +77,38 @@ type OID struct {
 var ErrBadOID = errors.New("gitobj: malformed object id")
 
 // ParseOID parses 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
-func ParseOID(s string) (OID, error) {
+func ParseOID(s string) (OID, error) { return parseOID(s) }
+
+// ParseOIDBytes is ParseOID of bytes: a line of git's output, parsed
+// without first copying it into a string.
+func ParseOIDBytes(b []byte) (OID, error) { return parseOID(b) }
+
+func parseOID[S string | []byte](s S) (OID, error) {
 	var o OID
-	switch len(s) {
-	case 40, 64:
-	default:
+	if len(s) != 40 && len(s) != 64 {
 		return o, fmt.Errorf("%w: %q", ErrBadOID, s)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return o, fmt.Errorf("%w: %q", ErrBadOID, s)
+	for i := 0; i < len(s); i += 2 {
+		hi, ok := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok || !ok2 {
+			return OID{}, fmt.Errorf("%w: %q", ErrBadOID, s)
 		}
+		o.b[i/2] = hi<<4 | lo
 	}
 	o.n = uint8(len(s) / 2)
-	if _, err := hex.Decode(o.b[:o.n], []byte(s)); err != nil {
-		return OID{}, fmt.Errorf("%w: %q", ErrBadOID, s)
-	}
 	return o, nil
+}
+
+// unhex is the value of a lowercase hex digit.
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // ParseOIDFormat is ParseOID that also requires the given format's length.

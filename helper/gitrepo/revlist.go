@@ -58,7 +58,11 @@ func (r *Repo) ListObjects(ctx context.Context, tips, haves []gitobj.OID, fn fun
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for sc.Scan() {
-		id, perr := gitobj.ParseOIDFormat(r.format, strings.TrimSpace(sc.Text()))
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) != r.format.HexSize() {
+			return fmt.Errorf("gitrepo: rev-list output: %w: %q is not a %s id", gitobj.ErrBadOID, line, r.format)
+		}
+		id, perr := gitobj.ParseOIDBytes(line)
 		if perr != nil {
 			return fmt.Errorf("gitrepo: rev-list output: %w", perr)
 		}
