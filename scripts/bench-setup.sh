@@ -41,4 +41,25 @@ elapsed() {
 	awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }'
 }
 # median NUMBER...: the middle one (the upper of the two middle ones).
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# settle writes out what the page cache holds (sync), then waits, 10 s at
+# most, until the processors are idle: less than a tenth of their time
+# busy over 0.2 s. A measurement then does not pay for the background work
+# the one before it left (the kernel writing back a repository, a helios
+# server building the clone pack of a push).
+settle() {
+	sync
+	local i a b busy all
+	for i in $(seq 50); do
+		read -ra a </proc/stat
+		sleep 0.2
+		read -ra b </proc/stat
+		# cpu user nice system idle iowait irq softirq steal
+		busy=$((b[1] + b[2] + b[3] + b[5] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[5] - a[6] - a[7] - a[8]))
+		all=$((busy + b[4] - a[4]))
+		if [ "$all" -gt 0 ] && [ $((busy * 10)) -lt "$all" ]; then
+			return 0
+		fi
+	done
+}

@@ -8,7 +8,7 @@
 # (COMMITS=3000 FILES=1000 by default, repacked like a real repository).
 # It measures:
 #   push      all branches and tags into an empty store (its server started by the push)
-#             vs  git push file:// into an empty bare repo (median of ROUNDS=3, each into new ones)
+#             vs  git push file:// into an empty bare repo (median of ROUNDS=4, each into new ones)
 #   clone     git clone --mirror helios::STORE right after each push  vs  git clone --mirror file://BARE
 #             (the server makes a clone pack of the branches after a push: helper/clonepack)
 #   clone-cold   the same with no clone pack (server stopped, cache removed): every object packed
@@ -43,7 +43,7 @@ same() { # the two clones hold the same objects
 	fi
 }
 
-# ROUNDS (3) full pushes, each into a new empty store (its server started
+# ROUNDS (4) full pushes, each into a new empty store (its server started
 # by the push) and a new empty bare repository, and a clone of each right
 # after the push: the medians are printed (the machines this is run on
 # vary by 10-30% from one second to the next). The store's server makes
@@ -51,7 +51,14 @@ same() { # the two clones hold the same objects
 # and the clone waits for that build (so helios goes first, before the
 # build can finish). The last round's store and repository stay for what
 # follows.
-rounds=${ROUNDS:-3}
+#
+# Each full push starts on a settled machine (settle: synced, processors
+# idle), and file:// and helios take turns going first. A push that ran
+# right after the other side's paid for what that one left running: a
+# helios push right after a file:// push took 1.28-1.41 s where one alone
+# took 1.21-1.30 s, and a file:// push right after a helios push would pay
+# for the server's clone pack build.
+rounds=${ROUNDS:-4}
 p_h=() p_f=() c_h=() c_f=()
 for r in $(seq "$rounds"); do
 	s=$store b=$bare
@@ -59,19 +66,25 @@ for r in $(seq "$rounds"); do
 	helios init -q --store "$s"
 	git init -q --bare "$b"
 	git -C "$b" symbolic-ref HEAD "$(git -C "$src" symbolic-ref HEAD)"
-	# file:// goes first: after a helios push its server builds the
-	# clone pack in the background, which would slow a file:// push that
-	# followed. A push right after another one measured a few percent
-	# faster than right after a file:// push (scripts/push-ab.sh), so this
-	# order leans against helios.
-	p_f+=("$(elapsed git -C "$src" push -q "file://$b" "${refspecs[@]}")")
+	# Settled, taking turns going first (see above); each clone right
+	# after its own push.
+	if [ $((r % 2)) -eq 1 ]; then
+		settle
+		p_f+=("$(elapsed git -C "$src" push -q "file://$b" "${refspecs[@]}")")
+		c_f+=("$(elapsed git clone -q --mirror "file://$b" "$work/clone-file")")
+	fi
+	settle
 	if [ "$r" -eq "$rounds" ]; then
 		p_h+=("$(elapsed env "$(prof push)" HELIOS_SERVE_CPUPROFILE="${HELIOS_PROFILE:+$HELIOS_PROFILE/serve.prof}" git -C "$src" push -q "helios::$s" "${refspecs[@]}")")
 	else
 		p_h+=("$(elapsed git -C "$src" push -q "helios::$s" "${refspecs[@]}")")
 	fi
 	c_h+=("$(elapsed git clone -q --mirror "helios::$s" "$work/clone-helios")")
-	c_f+=("$(elapsed git clone -q --mirror "file://$b" "$work/clone-file")")
+	if [ $((r % 2)) -eq 0 ]; then
+		settle # the server built the push's clone pack, the clone waited for it
+		p_f+=("$(elapsed git -C "$src" push -q "file://$b" "${refspecs[@]}")")
+		c_f+=("$(elapsed git clone -q --mirror "file://$b" "$work/clone-file")")
+	fi
 	same "$work/clone-file" "$work/clone-helios"
 	rm -rf "$work/clone-file" "$work/clone-helios"
 	if [ "$r" -lt "$rounds" ]; then
