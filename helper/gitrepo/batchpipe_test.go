@@ -213,7 +213,7 @@ func TestHugeMalloc(t *testing.T) {
 		"chosen": {[]string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}},
 	}
 	for name, c := range cases {
-		if got := hugeMalloc(c.env); strings.Join(got, " ") != strings.Join(c.want, " ") {
+		if got := HugeMalloc(c.env); strings.Join(got, " ") != strings.Join(c.want, " ") {
 			t.Errorf("%s: got %q, want %q", name, got, c.want)
 		}
 	}

@@ -147,7 +147,7 @@ func (r *Repo) Format() gitobj.Format { return r.format }
 // command builds a git command bound to this repository.
 func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = append(hugeMalloc(os.Environ()), "GIT_DIR="+r.gitDir)
+	cmd.Env = append(HugeMalloc(os.Environ()), "GIT_DIR="+r.gitDir)
 	return cmd
 }
 
@@ -158,9 +158,11 @@ func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
 // (rev-list --objects: 0.14 s → 0.08 s). glibc before 2.35 ignores it.
 const hugeMallocTunable = "glibc.malloc.hugetlb=1"
 
-// hugeMalloc adds hugeMallocTunable to an environment's GLIBC_TUNABLES,
-// unless it already says what malloc is to do about huge pages.
-func hugeMalloc(env []string) []string {
+// HugeMalloc adds hugeMallocTunable to an environment's GLIBC_TUNABLES,
+// unless it already says what malloc is to do about huge pages: for the
+// git processes a helper runs, and for the store's server (RocksDB's
+// table builders and caches allocate through malloc).
+func HugeMalloc(env []string) []string {
 	for i, kv := range env {
 		v, ok := strings.CutPrefix(kv, "GLIBC_TUNABLES=")
 		if !ok {

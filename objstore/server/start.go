@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/helios-vcs/helios/helper/gitrepo"
 	"golang.org/x/sys/unix"
 )
 
@@ -264,6 +265,12 @@ func spawn(dir string, cmd *exec.Cmd) (<-chan error, error) {
 	defer log.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// RocksDB's memory comes in transparent huge pages too: a cold full
+	// push measured 2.7% faster (9 rotated rounds, BENCHMARKS.md).
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = gitrepo.HugeMalloc(cmd.Env)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("server: start: %w", err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -30,5 +31,35 @@ func TestExecutablePrefersFirstName(t *testing.T) {
 	}
 	if got := Executable("helios-store-test", "helios-test"); got != filepath.Join(dir, "helios-store-test") {
 		t.Fatalf("both are programs: got %q, want the first name", got)
+	}
+}
+
+// TestSpawnAsksForHugePages: a server started on demand runs with glibc's
+// malloc asking for transparent huge pages, its other tunables and its
+// environment kept; a setting of its own about huge pages stays.
+func TestSpawnAsksForHugePages(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"", "glibc.malloc.hugetlb=1"},
+		{"glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"},
+		{"glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0"},
+	} {
+		dir := t.TempDir()
+		t.Setenv("HELIOS_SPAWN_TEST", "kept")
+		t.Setenv("GLIBC_TUNABLES", c.env)
+		cmd := exec.Command("/bin/sh", "-c", `printf '%s|%s' "$GLIBC_TUNABLES" "$HELIOS_SPAWN_TEST"`)
+		exited, err := spawn(dir, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-exited; err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.ReadFile(filepath.Join(dir, LogName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(out); got != c.want+"|kept" {
+			t.Errorf("GLIBC_TUNABLES=%q: the server saw %q, want %q", c.env, got, c.want+"|kept")
+		}
 	}
 }
