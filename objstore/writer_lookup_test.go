@@ -112,21 +112,44 @@ func TestWriterLookups(t *testing.T) {
 	}
 }
 
+// unmappedWriter opens a store on kv and an Unmapped writer that has put
+// a tree and a state (and the tree's blob).
+func unmappedWriter(t *testing.T, kv KV) (s *Store, w *Writer, tree, state ID) {
+	t.Helper()
+	s, err := Init(kv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w = s.NewWriter()
+	w.Unmapped = true
+	blob, _ := w.PutBlob([]byte("x"))
+	tree, _ = w.PutTree(&Tree{Entries: []Entry{{Name: "x", Mode: ModeFile, ID: blob}}})
+	state, _ = w.PutState(&State{Root: tree})
+	return s, w, tree, state
+}
+
+// wantReverse checks the git ids the reverse entries of tree and state
+// record.
+func wantReverse(t *testing.T, s *Store, tree, state ID, treeOID, stateOID GitOID) {
+	t.Helper()
+	for _, c := range []struct {
+		kind Kind
+		id   ID
+		want GitOID
+	}{{KindTree, tree, treeOID}, {KindState, state, stateOID}} {
+		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
+			t.Errorf("reverse entry of the %v = %v, %v, want %v", c.kind, oid, err, c.want)
+		}
+	}
+}
+
 // An Unmapped writer asks the store about no reverse entry, and still
 // keeps the first git id it was given for a tree or a state: within a
 // batch and across its flushes.
 func TestWriterUnmapped(t *testing.T) {
 	kv := &hasCountKV{MemKV: NewMemKV(), lookups: map[string]int{}}
-	s, err := Init(kv, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w := s.NewWriter()
-	w.Unmapped = true
-	blob, _ := w.PutBlob([]byte("x"))
-	tree, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Mode: ModeFile, ID: blob}}})
-	state, _ := w.PutState(&State{Root: tree})
+	s, w, tree, state := unmappedWriter(t, kv)
 	w.PutGitObject(GitOID{1}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t1")})
 	w.PutGitObject(GitOID{2}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t2")}) // same batch
 	w.PutGitObject(GitOID{3}, GitObject{Type: GitCommit, ID: state, Raw: []byte("c1")})
@@ -141,15 +164,7 @@ func TestWriterUnmapped(t *testing.T) {
 	if n := kv.lookups["gitree"] + kv.lookups["gistate"]; n != 0 {
 		t.Errorf("%d reverse entry lookups, want none (all: %v)", n, kv.lookups)
 	}
-	for _, c := range []struct {
-		kind Kind
-		id   ID
-		want GitOID
-	}{{KindTree, tree, GitOID{1}}, {KindState, state, GitOID{3}}} {
-		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
-			t.Errorf("reverse entry of the %v = %v, %v, want the first %v", c.kind, oid, err, c.want)
-		}
-	}
+	wantReverse(t, s, tree, state, GitOID{1}, GitOID{3})
 	for _, oid := range []GitOID{{1}, {2}, {3}, {4}, {5}} {
 		if _, ok, err := s.GitLookup(oid); err != nil || !ok {
 			t.Errorf("GitLookup(%v) = %v, %v", oid, ok, err)
@@ -164,16 +179,7 @@ func TestWriterUnmapped(t *testing.T) {
 // Unmapped writer's next write (the commit) writes them.
 func TestWriterUnmappedFailedWrite(t *testing.T) {
 	kv := NewMemKV()
-	s, err := Init(kv, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w := s.NewWriter()
-	w.Unmapped = true
-	blob, _ := w.PutBlob([]byte("x"))
-	tree, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Mode: ModeFile, ID: blob}}})
-	state, _ := w.PutState(&State{Root: tree})
+	s, w, tree, state := unmappedWriter(t, kv)
 	w.PutGitObject(GitOID{1}, GitObject{Type: GitTree, ID: tree, Raw: []byte("t1")})
 	w.PutGitObject(GitOID{3}, GitObject{Type: GitCommit, ID: state, Raw: []byte("c1")})
 	kv.FailWrites(errors.New("disk full"))
@@ -184,13 +190,5 @@ func TestWriterUnmappedFailedWrite(t *testing.T) {
 	if err := w.Commit(RefUpdate{Name: "refs/heads/main", New: state}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		kind Kind
-		id   ID
-		want GitOID
-	}{{KindTree, tree, GitOID{1}}, {KindState, state, GitOID{3}}} {
-		if oid, err := s.GitOID(c.kind, c.id); err != nil || oid != c.want {
-			t.Errorf("reverse entry of the %v = %v, %v, want %v", c.kind, oid, err, c.want)
-		}
-	}
+	wantReverse(t, s, tree, state, GitOID{1}, GitOID{3})
 }
