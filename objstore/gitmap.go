@@ -250,9 +250,22 @@ func (s *Store) GitLookup(oid GitOID) (o GitObject, ok bool, err error) {
 // HasGitObjects reports whether the store maps any git object. A push
 // into a store that maps none (its first, a mirror of a whole repository)
 // has nothing to look up: every id it lists is new.
+// A sealed KV's Scan of the git object entries (an unordered hidden
+// space) passes them on as it reads them: it too stops at the first.
 func (s *Store) HasGitObjects() (bool, error) {
-	return anyKey(s.kv, []byte{prefixGit, gitObjectKey})
+	found := false
+	err := s.kv.Scan([]byte{prefixGit, gitObjectKey}, func(key, v []byte) error {
+		found = true
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return false, err
+	}
+	return found, nil
 }
+
+// errStopScan ends a Scan that has seen what it needed.
+var errStopScan = errors.New("objstore: scan stopped")
 
 // GitLookups is GitLookup for many ids at once: the mapping in one read
 // where the KV is a MultiGetter (most ids of a push are not mapped, and a

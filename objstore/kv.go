@@ -72,25 +72,6 @@ type KVReader interface {
 	Release()
 }
 
-// anyKey reports whether any key of kv starts with prefix: a Scan that
-// stops at the first. (A sealed KV's Scan of an unordered hidden space,
-// such as the git object entries, passes its entries on as it reads them:
-// it too stops at the first.)
-func anyKey(kv KV, prefix []byte) (bool, error) {
-	found := false
-	err := kv.Scan(prefix, func(key, value []byte) error {
-		found = true
-		return errStopScan
-	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return false, err
-	}
-	return found, nil
-}
-
-// errStopScan ends a Scan that has seen what it needed.
-var errStopScan = errors.New("objstore: scan stopped")
-
 // MultiHaser is a KV that answers many Has questions in one call (the
 // writer checks every new object of a commit at once).
 type MultiHaser interface {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrBadPath is wrapped by every path or name validation failure.
@@ -28,25 +29,12 @@ func ValidName(name string) error {
 }
 
 // isDotGit reports names that some filesystem would treat as ".git".
-// Nearly every name is plain ASCII and not 4 or 5 bytes long once its
-// trailing dots and spaces are gone: those are answered without the
-// Unicode pass (a push checks every name of every tree it stores).
 func isDotGit(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return isDotGitUnicode(name)
-		}
-	}
-	if n := len(strings.TrimRight(name, ". ")); n != 4 && n != 5 {
-		return false
-	}
-	return foldsToDotGit(name)
-}
-
-// isDotGitUnicode is isDotGit for a name with non-ASCII bytes: HFS+
-// ignores some zero-width code points when comparing names.
-func isDotGitUnicode(name string) bool {
-	if strings.ContainsAny(name, hfsIgnored) {
+	// HFS+ ignores some zero-width code points when comparing names. None
+	// is ASCII, and nearly every name is: only a name with a byte from
+	// 0x80 up is looked at for them (a push checks every name of every
+	// tree it stores, and ContainsAny over 16 code points was most of it).
+	if !isASCII(name) && strings.ContainsAny(name, hfsIgnored) {
 		var b strings.Builder
 		for _, r := range name {
 			if !strings.ContainsRune(hfsIgnored, r) {
@@ -55,17 +43,21 @@ func isDotGitUnicode(name string) bool {
 		}
 		name = b.String()
 	}
-	return foldsToDotGit(name)
+	// NTFS drops trailing dots and spaces; "git~1" is the 8.3 name.
+	trimmed := strings.TrimRight(name, ". ")
+	return strings.EqualFold(trimmed, ".git") || strings.EqualFold(trimmed, "git~1")
 }
 
 // hfsIgnored are the code points HFS+ ignores in names.
 const hfsIgnored = "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
 
-// foldsToDotGit reports whether name, without the trailing dots and
-// spaces NTFS drops, is ".git" or its 8.3 name "git~1" in any letter case.
-func foldsToDotGit(name string) bool {
-	trimmed := strings.TrimRight(name, ". ")
-	return strings.EqualFold(trimmed, ".git") || strings.EqualFold(trimmed, "git~1")
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // CleanPath validates a slash-separated path relative to a tree's root and

@@ -299,13 +299,16 @@ func (w *Writer) PutState(st *State) (ID, error) {
 	return id, w.put(KindState, id, b)
 }
 
-// batch turns the pending objects the store lacks into a KV batch. revs
-// are the first-wins reverse entries in it, for wrote once it is written.
-func (w *Writer) batch(b *Batch) (objects int, revs map[string]bool, err error) {
-	return w.batchOf(w.pending, b)
+// batch turns the pending objects the store lacks into a KV batch: the
+// commit's (which ends the writer's Unmapped, so it needs no wroteRevs).
+func (w *Writer) batch(b *Batch) (objects int, err error) {
+	objects, _, err = w.batchOf(w.pending, b)
+	return objects, err
 }
 
 // batchOf is batch of a list of pending objects (a background flush's).
+// revs are the first-wins reverse entries in b, for wroteRevs once b is
+// written.
 func (w *Writer) batchOf(pending []pendingObj, b *Batch) (objects int, revs map[string]bool, err error) {
 	if len(pending) == 0 {
 		return 0, nil, nil
@@ -599,7 +602,7 @@ func (w *Writer) commit(updates []RefUpdate, locked func() error) error {
 		b.Put(refKey(name), encodeDirect(u.New))
 	}
 	var objs Batch
-	n, _, err := w.batch(&objs) // done() forgets wrote
+	n, err := w.batch(&objs)
 	if err != nil {
 		return err
 	}

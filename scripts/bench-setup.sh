@@ -40,7 +40,7 @@ elapsed() {
 	e=$(now)
 	awk -v n=$((e - s)) 'BEGIN { printf "%.3f", n / 1e9 }'
 }
-# median NUMBER...: the middle one (the upper of the two middle ones).
+# median NUMBER...: the middle one (of an even count, the mean of the two middle ones).
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # settle writes out what the page cache holds (sync), then waits, 10 s at

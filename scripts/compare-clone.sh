@@ -48,9 +48,8 @@ same() { # the two clones hold the same objects
 # after the push: the medians are printed (the machines this is run on
 # vary by 10-30% from one second to the next). The store's server makes
 # the clone pack of the pushed branches in the background after a push,
-# and the clone waits for that build (so helios goes first, before the
-# build can finish). The last round's store and repository stay for what
-# follows.
+# and the clone, right after the push, waits for that build. The last
+# round's store and repository stay for what follows.
 #
 # Each full push starts on a settled machine (settle: synced, processors
 # idle), and file:// and helios take turns going first. A push that ran

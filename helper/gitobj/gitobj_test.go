@@ -546,15 +546,21 @@ func TestCheckTreeOrderAgainstGit(t *testing.T) {
 	})
 }
 
-// TestParseOIDMatchesHex checks ParseOID and ParseOIDBytes against the
-// rule written plainly: 40 or 64 lower-case hex digits, decoded as hex.
+// TestParseOIDMatchesHex checks ParseOID and ParseOIDFormatBytes against
+// the rule written plainly: 40 or 64 lower-case hex digits, decoded as hex.
 func TestParseOIDMatchesHex(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.SampledFrom([]int{0, 39, 40, 41, 64}).Draw(t, "n")
 		s := string(rapid.SliceOfN(rapid.SampledFrom([]byte("0123456789abcdefABCDEFg /")), n, n).Draw(t, "digits"))
 		raw, herr := hex.DecodeString(s)
 		valid := (n == 40 || n == 64) && herr == nil && s == strings.ToLower(s)
-		for _, parse := range []func(string) (OID, error){ParseOID, func(s string) (OID, error) { return ParseOIDBytes([]byte(s)) }} {
+		for _, parse := range []func(string) (OID, error){ParseOID, func(s string) (OID, error) {
+			f := SHA1
+			if len(s) == 64 {
+				f = SHA256
+			}
+			return ParseOIDFormatBytes(f, []byte(s))
+		}} {
 			o, err := parse(s)
 			if valid != (err == nil) {
 				t.Fatalf("parse(%q) = %v, valid %v", s, err, valid)

@@ -79,10 +79,6 @@ var ErrBadOID = errors.New("gitobj: malformed object id")
 // ParseOID parses 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
 func ParseOID(s string) (OID, error) { return parseOID(s) }
 
-// ParseOIDBytes is ParseOID of bytes: a line of git's output, parsed
-// without first copying it into a string.
-func ParseOIDBytes(b []byte) (OID, error) { return parseOID(b) }
-
 func parseOID[S string | []byte](s S) (OID, error) {
 	var o OID
 	if len(s) != 40 && len(s) != 64 {
@@ -112,11 +108,17 @@ func unhex(c byte) (byte, bool) {
 }
 
 // ParseOIDFormat is ParseOID that also requires the given format's length.
-func ParseOIDFormat(f Format, s string) (OID, error) {
+func ParseOIDFormat(f Format, s string) (OID, error) { return parseOIDFormat(f, s) }
+
+// ParseOIDFormatBytes is ParseOIDFormat of bytes: a line of git's output,
+// parsed without first copying it into a string.
+func ParseOIDFormatBytes(f Format, b []byte) (OID, error) { return parseOIDFormat(f, b) }
+
+func parseOIDFormat[S string | []byte](f Format, s S) (OID, error) {
 	if len(s) != f.HexSize() {
 		return OID{}, fmt.Errorf("%w: %q is not a %s id", ErrBadOID, s, f)
 	}
-	return ParseOID(s)
+	return parseOID(s)
 }
 
 // OIDFromBytes builds an id from raw bytes of length 20 or 32.

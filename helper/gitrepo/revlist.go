@@ -58,11 +58,7 @@ func (r *Repo) ListObjects(ctx context.Context, tips, haves []gitobj.OID, fn fun
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) != r.format.HexSize() {
-			return fmt.Errorf("gitrepo: rev-list output: %w: %q is not a %s id", gitobj.ErrBadOID, line, r.format)
-		}
-		id, perr := gitobj.ParseOIDBytes(line)
+		id, perr := gitobj.ParseOIDFormatBytes(r.format, bytes.TrimSpace(sc.Bytes()))
 		if perr != nil {
 			return fmt.Errorf("gitrepo: rev-list output: %w", perr)
 		}

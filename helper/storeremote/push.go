@@ -330,15 +330,13 @@ func (c *pushConv) receive(ctx context.Context, objects helper.PushObjects) erro
 				continue
 			}
 			offered[oid] = true
+			if !mapped {
+				wanted[i] = true
+				continue
+			}
 			look, at = append(look, oid), append(at, i)
 		}
 		if len(look) == 0 {
-			return wanted, nil
-		}
-		if !mapped {
-			for _, i := range at {
-				wanted[i] = true
-			}
 			return wanted, nil
 		}
 		objs, ok, err := c.s.GitLookups(look)
